@@ -1,0 +1,153 @@
+//! The audit record: one JSON object per line, field names fixed by CONTRACT.md.
+
+use serde::Serialize;
+
+/// What kind of traffic a record describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A decrypted API call on an intercepted host.
+    Intercept,
+    /// An API call sent to the listener with a base URL.
+    Gateway,
+    /// Any other path on an intercepted host, or a plain http:// request.
+    Passthrough,
+    /// A blind CONNECT tunnel.
+    Tunnel,
+    /// Refused before it reached a provider.
+    Rejected,
+}
+
+/// Normalised token usage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub reasoning_tokens: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// One line of the audit file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Record {
+    pub ts: String,
+    pub id: String,
+    pub kind: Kind,
+    pub client: String,
+    pub client_name: Option<String>,
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub protocol: Option<&'static str>,
+    pub model: Option<String>,
+    pub route: Option<String>,
+    pub provider: Option<String>,
+    pub credential: Option<String>,
+    pub upstream_model: Option<String>,
+    pub status: Option<u16>,
+    pub stream: bool,
+    pub duration_ms: u64,
+    pub ttfb_ms: Option<u64>,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    pub usage: Option<Usage>,
+    pub error: Option<String>,
+    pub request_body: Option<String>,
+    pub response_body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lossy: Vec<&'static str>,
+    /// Providers/credentials tried before the one that answered.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failover: Vec<String>,
+}
+
+impl Record {
+    /// A record with identity and timestamp filled in, everything else empty.
+    pub fn new(kind: Kind, client: String) -> Record {
+        Record {
+            ts: now_rfc3339(),
+            id: new_id(),
+            kind,
+            client,
+            client_name: None,
+            host: None,
+            port: None,
+            method: None,
+            path: None,
+            protocol: None,
+            model: None,
+            route: None,
+            provider: None,
+            credential: None,
+            upstream_model: None,
+            status: None,
+            stream: false,
+            duration_ms: 0,
+            ttfb_ms: None,
+            request_bytes: 0,
+            response_bytes: 0,
+            usage: None,
+            error: None,
+            request_body: None,
+            response_body: None,
+            request_id: None,
+            user_agent: None,
+            lossy: Vec::new(),
+            failover: Vec::new(),
+        }
+    }
+}
+
+/// UTC time with milliseconds, e.g. `2026-04-29T10:30:00.000Z`.
+pub fn now_rfc3339() -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_default()
+}
+
+/// 128 random bits in hex: unique without coordination between replicas.
+pub fn new_id() -> String {
+    let mut bytes = [0u8; 16];
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        bytes = nanos.to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_contract_fields_with_nulls() {
+        let record = Record::new(Kind::Tunnel, "127.0.0.1:5".into());
+        let json = serde_json::to_value(&record).unwrap();
+        for field in ["ts", "id", "kind", "client", "client_name", "host", "method", "path", "protocol", "model",
+            "route", "provider", "credential", "upstream_model", "status", "stream", "duration_ms", "ttfb_ms",
+            "request_bytes", "response_bytes", "usage", "error", "request_body", "response_body"] {
+            assert!(json.get(field).is_some(), "missing {field}");
+        }
+        assert_eq!(json["kind"], "tunnel");
+        assert_eq!(record.ts.len(), "2026-04-29T10:30:00.000Z".len());
+        assert_ne!(new_id(), new_id());
+    }
+}

@@ -1,0 +1,73 @@
+//! Keeps secrets out of the audit file and the log: known secrets (configured
+//! keys, the auth headers of the request at hand) are replaced wherever they
+//! appear, and anything shaped like a key or bearer token is masked too.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+const MASK: &str = "[REDACTED]";
+
+/// Secrets shorter than this are not searched for: replacing every `a`
+/// would make bodies unreadable and protect nothing.
+const MIN_SECRET_LEN: usize = 6;
+
+fn patterns() -> Option<&'static Regex> {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    RE.get_or_init(|| {
+        // Provider key shapes, bearer tokens, basic credentials, and JSON or
+        // query fields whose name says they hold a secret.
+        let sources = [
+            r"sk-[A-Za-z0-9_\-]{8,}",
+            r"(?i)bearer\s+[A-Za-z0-9._~+/=\-]{6,}",
+            r"(?i)basic\s+[A-Za-z0-9+/=]{6,}",
+            r"AIza[0-9A-Za-z_\-]{20,}",
+            r#"(?i)("(?:api[_-]?key|x-api-key|authorization|password|secret|token|access_token|refresh_token|cookie)"\s*:\s*")[^"]*"#,
+            r"(?i)([?&](?:key|api_key|token|access_token)=)[^&\s]*",
+        ];
+        Regex::new(&sources.join("|")).ok()
+    })
+    .as_ref()
+}
+
+/// Redacts `text`, replacing each of `secrets` and every secret-shaped run.
+pub fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets {
+        if secret.len() >= MIN_SECRET_LEN && out.contains(secret) {
+            out = out.replace(secret, MASK);
+        }
+    }
+    let Some(re) = patterns() else { return out };
+    re.replace_all(&out, |caps: &regex::Captures<'_>| {
+            // Keep the field name of `"api_key": "…"` and `?key=…` matches.
+            match caps.iter().skip(1).flatten().next() {
+                Some(prefix) => format!("{}{MASK}", prefix.as_str()),
+                None => MASK.to_owned(),
+            }
+        })
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_known_and_shaped_secrets() {
+        assert!(patterns().is_some(), "the secret patterns must compile");
+        let text = r#"{"echo":"my-custom-token-123","k":"sk-ant-api03-abcdefghijkl","auth":"Bearer abc.def-ghi","api_key": "zzz"} /v1/x?key=AIzaSyABCDEFGHIJKLMNOPQRSTUV&x=1"#;
+        let out = redact(text, &["my-custom-token-123"]);
+        for leaked in ["my-custom-token-123", "sk-ant-api03", "abc.def-ghi", "zzz", "AIzaSy"] {
+            assert!(!out.contains(leaked), "{leaked} in {out}");
+        }
+        assert!(out.contains(r#""api_key": "[REDACTED]"#), "{out}");
+        assert!(out.contains("?key=[REDACTED]&x=1"), "{out}");
+    }
+
+    #[test]
+    fn leaves_ordinary_text_alone() {
+        let text = r#"{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"ask about tokens"}]}"#;
+        assert_eq!(redact(text, &["a"]), text);
+    }
+}

@@ -1,0 +1,191 @@
+//! Reads token usage out of responses as they pass: SSE events one by one,
+//! JSON bodies once complete. Nothing is delayed for it.
+//!
+//! Usage is normalised to Anthropic's meaning: `input_tokens` excludes cached
+//! input, which is reported separately as `cache_read_tokens`.
+
+use serde_json::Value;
+
+use super::Usage;
+use crate::sse::{SseEvent, SseParser};
+
+/// Largest JSON body kept for usage extraction; bigger ones report none.
+const MAX_JSON: usize = 8 * 1024 * 1024;
+
+/// Observes a response body.
+#[derive(Debug)]
+pub struct UsageTap {
+    mode: Mode,
+    usage: Option<Usage>,
+    /// Set once the stream's terminal signal was seen.
+    completed: bool,
+}
+
+#[derive(Debug)]
+enum Mode {
+    Sse(SseParser),
+    Json(Vec<u8>),
+    Off,
+}
+
+impl UsageTap {
+    /// `content_type` of the response decides how the body is read.
+    pub fn new(content_type: Option<&str>) -> UsageTap {
+        let ct = content_type.unwrap_or_default().to_ascii_lowercase();
+        let mode = if ct.starts_with("text/event-stream") {
+            Mode::Sse(SseParser::new())
+        } else if ct.contains("json") {
+            Mode::Json(Vec::new())
+        } else {
+            Mode::Off
+        };
+        UsageTap {
+            mode,
+            usage: None,
+            completed: false,
+        }
+    }
+
+    pub fn is_stream(&self) -> bool {
+        matches!(self.mode, Mode::Sse(_))
+    }
+
+    pub fn observe(&mut self, chunk: &[u8]) {
+        match &mut self.mode {
+            Mode::Sse(parser) => {
+                for event in parser.push(chunk) {
+                    self.observe_event(&event);
+                }
+            }
+            Mode::Json(buf) if buf.len() + chunk.len() <= MAX_JSON => buf.extend_from_slice(chunk),
+            Mode::Json(_) => self.mode = Mode::Off,
+            Mode::Off => {}
+        }
+    }
+
+    /// For already-parsed events (the WebSocket relay and converters).
+    pub fn observe_event(&mut self, event: &SseEvent) {
+        if event.data == "[DONE]" {
+            self.completed = true;
+            return;
+        }
+        if let Ok(value) = serde_json::from_str::<Value>(&event.data) {
+            self.observe_value(&value);
+        }
+    }
+
+    pub fn observe_value(&mut self, value: &Value) {
+        let kind = value.get("type").and_then(Value::as_str).unwrap_or_default();
+        if matches!(kind, "message_stop" | "response.completed") {
+            self.completed = true;
+        }
+        let found = value
+            .get("usage")
+            .or_else(|| value.pointer("/message/usage"))
+            .or_else(|| value.pointer("/response/usage"));
+        if let Some(found) = found.filter(|u| u.is_object()) {
+            merge(self.usage.get_or_insert_with(Usage::default), found);
+        }
+    }
+
+    /// Whether the protocol's terminal signal passed by.
+    pub fn completed(&self) -> bool {
+        self.completed
+    }
+
+    /// The usage seen, once the body has ended.
+    pub fn finish(mut self) -> Option<Usage> {
+        if let Mode::Json(buf) = std::mem::replace(&mut self.mode, Mode::Off) {
+            if let Ok(value) = serde_json::from_slice::<Value>(&buf) {
+                self.observe_value(&value);
+            }
+        }
+        self.usage
+    }
+}
+
+fn num(v: &Value, pointer: &str) -> Option<u64> {
+    v.pointer(pointer).and_then(Value::as_u64)
+}
+
+/// Folds one usage object in. Later events overwrite earlier numbers, which
+/// is right for every protocol: Anthropic's `message_delta` carries
+/// cumulative counts, the others report once.
+fn merge(into: &mut Usage, u: &Value) {
+    if let Some(prompt) = num(u, "/prompt_tokens") {
+        // Chat Completions: prompt_tokens includes cached tokens.
+        let cached = num(u, "/prompt_tokens_details/cached_tokens").unwrap_or(0);
+        into.input_tokens = prompt.saturating_sub(cached);
+        into.cache_read_tokens = cached;
+        into.output_tokens = num(u, "/completion_tokens").unwrap_or(into.output_tokens);
+        into.reasoning_tokens = num(u, "/completion_tokens_details/reasoning_tokens").unwrap_or(0);
+    } else if u.get("input_tokens_details").is_some() || u.get("output_tokens_details").is_some() {
+        // Responses: input_tokens includes cached tokens.
+        let cached = num(u, "/input_tokens_details/cached_tokens").unwrap_or(0);
+        if let Some(input) = num(u, "/input_tokens") {
+            into.input_tokens = input.saturating_sub(cached);
+        }
+        into.cache_read_tokens = cached;
+        into.output_tokens = num(u, "/output_tokens").unwrap_or(into.output_tokens);
+        into.reasoning_tokens = num(u, "/output_tokens_details/reasoning_tokens").unwrap_or(0);
+    } else {
+        // Anthropic Messages.
+        let set = |field: &mut u64, name: &str| {
+            if let Some(v) = num(u, name) {
+                *field = v;
+            }
+        };
+        set(&mut into.input_tokens, "/input_tokens");
+        set(&mut into.output_tokens, "/output_tokens");
+        set(&mut into.cache_read_tokens, "/cache_read_input_tokens");
+        set(&mut into.cache_write_tokens, "/cache_creation_input_tokens");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(ct: &str, body: &str, chunk: usize) -> (Option<Usage>, bool) {
+        let mut tap = UsageTap::new(Some(ct));
+        for piece in body.as_bytes().chunks(chunk) {
+            tap.observe(piece);
+        }
+        let done = tap.completed();
+        (tap.finish(), done)
+    }
+
+    #[test]
+    fn anthropic_stream_usage_across_events() {
+        let body = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":25,\"cache_creation_input_tokens\":3,\"cache_read_input_tokens\":7,\"output_tokens\":1}}}\n\n\
+event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":15}}\n\n\
+event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+        let (usage, done) = feed("text/event-stream; charset=utf-8", body, 7);
+        let u = usage.unwrap();
+        assert_eq!((u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens), (25, 15, 7, 3));
+        assert!(done);
+    }
+
+    #[test]
+    fn chat_final_chunk_and_done() {
+        let body = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":5,\"prompt_tokens_details\":{\"cached_tokens\":10}}}\n\ndata: [DONE]\n\n";
+        let (usage, done) = feed("text/event-stream", body, 3);
+        let u = usage.unwrap();
+        assert_eq!((u.input_tokens, u.cache_read_tokens, u.output_tokens), (20, 10, 5));
+        assert!(done);
+    }
+
+    #[test]
+    fn responses_json_body() {
+        let body = r#"{"object":"response","usage":{"input_tokens":12,"input_tokens_details":{"cached_tokens":2},"output_tokens":9,"output_tokens_details":{"reasoning_tokens":4}}}"#;
+        let (usage, _) = feed("application/json", body, 5);
+        let u = usage.unwrap();
+        assert_eq!((u.input_tokens, u.cache_read_tokens, u.output_tokens, u.reasoning_tokens), (10, 2, 9, 4));
+    }
+
+    #[test]
+    fn no_usage_is_none_not_zero() {
+        assert_eq!(feed("application/json", "{\"ok\":true}", 4).0, None);
+        assert_eq!(feed("text/plain", "usage", 4).0, None);
+    }
+}

@@ -1,0 +1,225 @@
+//! The local certificate authority: creating, loading and describing it.
+//!
+//! The CA is an ECDSA P-256 key pair made with rcgen. Its key never signs
+//! anything but leaf certificates (see [`leaf`]), and is written 0600 into a
+//! directory created 0700.
+
+pub mod files;
+pub mod install;
+pub mod leaf;
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+use time::{Duration, OffsetDateTime};
+
+/// Where the CA's certificate and key live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaPaths {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("CA certificate generation failed: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("{path} is not a usable CA certificate: {reason}")]
+    BadCert { path: PathBuf, reason: String },
+    #[error("{path} is not a usable private key: {reason}")]
+    BadKey { path: PathBuf, reason: String },
+    #[error("the CA certificate exists at {0} but its key is missing (use `switchyard ca init --force` to replace both)")]
+    KeyMissing(PathBuf),
+    #[error("a CA already exists at {0} (use --force to replace it; every client must then trust the new one)")]
+    Exists(PathBuf),
+}
+
+/// A loaded CA, ready to sign leaves.
+pub struct Authority {
+    pub paths: CaPaths,
+    pub cert_pem: String,
+    pub cert_der: CertificateDer<'static>,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl std::fmt::Debug for Authority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authority")
+            .field("paths", &self.paths)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `switchyard ca show` prints.
+#[derive(Debug, Clone)]
+pub struct CaInfo {
+    pub subject: String,
+    pub sha256_fingerprint: String,
+    pub not_after: String,
+}
+
+const CA_COMMON_NAME: &str = "switchyard local CA";
+const CA_VALIDITY_DAYS: i64 = 3650;
+
+impl Authority {
+    /// Loads the CA, creating it first when neither file exists.
+    pub fn load_or_create(paths: &CaPaths) -> Result<Authority, CaError> {
+        match (paths.cert.exists(), paths.key.exists()) {
+            (false, false) => {
+                create(paths)?;
+                tracing::info!(cert = %paths.cert.display(), "created a new local CA");
+            }
+            (true, false) => return Err(CaError::KeyMissing(paths.cert.clone())),
+            _ => {}
+        }
+        Authority::load(paths)
+    }
+
+    /// `ca init`: creates the CA, refusing to replace one unless forced.
+    pub fn init(paths: &CaPaths, force: bool) -> Result<Authority, CaError> {
+        if !force && (paths.cert.exists() || paths.key.exists()) {
+            return Err(CaError::Exists(paths.cert.clone()));
+        }
+        create(paths)?;
+        Authority::load(paths)
+    }
+
+    pub fn load(paths: &CaPaths) -> Result<Authority, CaError> {
+        let cert_pem = files::read_to_string(&paths.cert)?;
+        let key_pem = files::read_to_string(&paths.key)?;
+        let key = KeyPair::from_pem(&key_pem).map_err(|e| CaError::BadKey {
+            path: paths.key.clone(),
+            reason: e.to_string(),
+        })?;
+        let cert_der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_err(|e| {
+            CaError::BadCert {
+                path: paths.cert.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        let issuer = Issuer::from_ca_cert_der(&cert_der, key).map_err(|e| CaError::BadCert {
+            path: paths.cert.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Authority {
+            paths: paths.clone(),
+            cert_pem,
+            cert_der,
+            issuer,
+        })
+    }
+
+    pub(crate) fn issuer(&self) -> &Issuer<'static, KeyPair> {
+        &self.issuer
+    }
+
+    pub fn info(&self) -> Result<CaInfo, CaError> {
+        describe(&self.cert_der).map_err(|reason| CaError::BadCert {
+            path: self.paths.cert.clone(),
+            reason,
+        })
+    }
+}
+
+/// Subject, SHA-256 fingerprint (colon-separated hex, as browsers show it) and expiry.
+pub fn describe(der: &[u8]) -> Result<CaInfo, String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| e.to_string())?;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
+    let fingerprint = digest
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    Ok(CaInfo {
+        subject: cert.subject().to_string(),
+        sha256_fingerprint: fingerprint,
+        not_after: cert.validity().not_after.to_string(),
+    })
+}
+
+fn ca_params() -> Result<CertificateParams, CaError> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, CA_COMMON_NAME);
+    dn.push(DnType::OrganizationName, "switchyard");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let now = OffsetDateTime::now_utc();
+    params.not_before = now - Duration::days(1);
+    params.not_after = now + Duration::days(CA_VALIDITY_DAYS);
+    Ok(params)
+}
+
+fn create(paths: &CaPaths) -> Result<(), CaError> {
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let cert = ca_params()?.self_signed(&key)?;
+    files::write_private(&paths.key, key.serialize_pem().as_bytes())?;
+    files::write_public(&paths.cert, cert.pem().as_bytes())?;
+    Ok(())
+}
+
+/// The default CA location inside the state directory.
+pub fn default_paths(state_dir: &Path) -> CaPaths {
+    let dir = state_dir.join("ca");
+    CaPaths {
+        cert: dir.join("ca.pem"),
+        key: dir.join("ca-key.pem"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn creates_with_strict_modes_and_reloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = default_paths(&dir.path().join("state"));
+        let ca = Authority::load_or_create(&paths).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&paths.key), 0o600);
+        assert_eq!(mode(&paths.cert), 0o644);
+        assert_eq!(mode(paths.cert.parent().unwrap()), 0o700);
+        let again = Authority::load_or_create(&paths).unwrap();
+        assert_eq!(ca.cert_der, again.cert_der, "second start must load, not recreate");
+        let info = ca.info().unwrap();
+        assert!(info.subject.contains(CA_COMMON_NAME));
+        assert_eq!(info.sha256_fingerprint.len(), 32 * 3 - 1);
+    }
+
+    #[test]
+    fn init_refuses_to_overwrite_without_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = default_paths(dir.path());
+        let first = Authority::init(&paths, false).unwrap();
+        assert!(matches!(Authority::init(&paths, false), Err(CaError::Exists(_))));
+        let forced = Authority::init(&paths, true).unwrap();
+        assert_ne!(first.cert_der, forced.cert_der);
+    }
+
+    #[test]
+    fn cert_without_key_is_an_error_not_a_silent_regeneration() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = default_paths(dir.path());
+        Authority::init(&paths, false).unwrap();
+        std::fs::remove_file(&paths.key).unwrap();
+        assert!(matches!(Authority::load_or_create(&paths), Err(CaError::KeyMissing(_))));
+    }
+}

@@ -1,0 +1,85 @@
+//! `switchyard run` and `switchyard check`.
+
+use std::io::Write;
+
+use super::{load_settings, CliError, ConfigArgs, RunArgs};
+use crate::config::Flags;
+use crate::server::Server;
+
+pub fn run(args: RunArgs) -> Result<(), CliError> {
+    let flags = Flags {
+        listen: args.listen.clone(),
+        log_level: args.log_level.clone(),
+        provider: args.provider.clone(),
+        ..Flags::default()
+    };
+    let settings = load_settings(&args.config, flags)?;
+    init_logging(&settings.log_level);
+    crate::tls::install_default_provider();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Runtime(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async move {
+        let server = Server::bind(settings)
+            .await
+            .map_err(|e| CliError::Runtime(e.to_string()))?;
+        if let Err(e) = super::env::write_bundle(&server.app().settings) {
+            tracing::warn!(error = %e, "cannot write the CA bundle");
+        }
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "switchyard listening on http://{}", server.local_addr());
+        let _ = out.flush();
+        server.run(shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+pub fn check(args: ConfigArgs) -> Result<(), CliError> {
+    let settings = load_settings(&args, Flags::default())?;
+    println!(
+        "config: {}",
+        settings
+            .config_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(none: defaults)".into())
+    );
+    println!("listen: {}", settings.listen);
+    println!("intercept: {}", settings.intercept.join(", "));
+    if let Some(proxy) = &settings.upstream_proxy {
+        println!("upstream proxy: {}:{}", proxy.host, proxy.port);
+    }
+    println!("providers:");
+    for p in &settings.providers {
+        let creds: Vec<_> = p.credentials.iter().map(|c| c.name.as_str()).collect();
+        let implicit = if p.implicit { " (implicit)" } else { "" };
+        println!("  {:<12} {:<12} {} [{}]{implicit}", p.name, p.kind.name(), p.base_url, creds.join(", "));
+    }
+    Ok(())
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The TOML file as written by users: every key CONTRACT.md defines, and
+//! nothing else (unknown keys are errors, so typos never pass silently).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub proxy_auth: Option<String>,
+    #[serde(default)]
+    pub clients: Vec<ClientEntry>,
+    #[serde(default)]
+    pub ca: CaSection,
+    #[serde(default)]
+    pub intercept: InterceptSection,
+    pub upstream_proxy: Option<UpstreamProxySection>,
+    #[serde(default)]
+    pub tunnel: TunnelSection,
+    pub bridge: Option<BridgeSection>,
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderEntry>,
+    #[serde(default)]
+    pub routes: Vec<RouteEntry>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub audit: AuditSection,
+    #[serde(default)]
+    pub errors: ErrorsSection,
+    #[serde(default)]
+    pub timeouts: TimeoutsSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientEntry {
+    pub name: String,
+    pub token_env: Option<String>,
+    pub token_sha256: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaSection {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterceptSection {
+    pub hosts: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamProxySection {
+    pub url: Option<String>,
+    pub ca: Option<PathBuf>,
+    #[serde(default)]
+    pub no_proxy: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelSection {
+    pub restrict: Option<String>,
+    pub allowed_ports: Option<Vec<u16>>,
+    #[serde(default)]
+    pub allow_cidrs: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeSection {
+    pub url: Option<String>,
+    pub mode: Option<String>,
+    pub token_env: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderEntry {
+    pub kind: Option<String>,
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    pub api_key_env: Option<String>,
+    pub api_key: Option<String>,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
+    #[serde(default)]
+    pub fallback: bool,
+    #[serde(default)]
+    pub credentials: Vec<CredentialEntry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialEntry {
+    pub name: Option<String>,
+    pub api_key_env: Option<String>,
+    pub api_key: Option<String>,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteEntry {
+    #[serde(alias = "request_protocol")]
+    pub protocol: Option<String>,
+    #[serde(alias = "model_pattern")]
+    pub model: Option<String>,
+    #[serde(alias = "match_kind", rename = "match")]
+    pub match_kind: Option<String>,
+    pub provider: Option<String>,
+    pub providers: Option<Vec<String>>,
+    pub upstream_model: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    pub path: Option<PathBuf>,
+    pub max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorsSection {
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsSection {
+    pub connect_secs: Option<u64>,
+    pub request_secs: Option<u64>,
+    pub stream_idle_secs: Option<u64>,
+    pub tool_call_secs: Option<u64>,
+    /// How long SIGINT/SIGTERM wait for in-flight requests and streams.
+    pub shutdown_secs: Option<u64>,
+}

@@ -1,0 +1,534 @@
+//! Configuration: the TOML file, the environment and the command-line flags,
+//! resolved into one [`Settings`] value with the precedence
+//! flags > environment > file > defaults.
+
+pub mod env;
+pub mod file;
+pub mod locate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use env::Env;
+use file::FileConfig;
+
+use crate::ca::CaPaths;
+use crate::providers::{CredentialSpec, ProviderKind, ProviderSpec};
+use crate::secret::Secret;
+use crate::upstream::UpstreamProxy;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+pub const DEFAULT_INTERCEPT: [&str; 2] = ["api.anthropic.com", "api.openai.com"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}{}: {message}", file.as_ref().map(|f| f.display().to_string()).unwrap_or_else(|| "config".into()), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Parse {
+        file: Option<PathBuf>,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("{}{}: `{key}`: {message}", file.as_ref().map(|f| f.display().to_string()).unwrap_or_else(|| "config".into()), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Invalid {
+        file: Option<PathBuf>,
+        line: Option<usize>,
+        key: String,
+        message: String,
+    },
+}
+
+/// Command-line flags that take part in configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub config: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub log_level: Option<String>,
+    pub provider: Option<String>,
+}
+
+/// How switchyard's own errors are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub request: Duration,
+    pub stream_idle: Duration,
+    pub tool_call: Duration,
+    pub shutdown: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    pub path: PathBuf,
+    pub max_body_bytes: usize,
+}
+
+/// Everything a running switchyard needs, fully resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config_file: Option<PathBuf>,
+    pub listen: SocketAddr,
+    pub state_dir: PathBuf,
+    pub log_level: String,
+    pub ca: CaPaths,
+    /// Lower-case glob patterns of hosts whose CONNECTs are intercepted.
+    pub intercept: Vec<String>,
+    pub upstream_proxy: Option<UpstreamProxy>,
+    pub providers: Vec<std::sync::Arc<ProviderSpec>>,
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    pub audit: AuditSettings,
+    pub errors: ErrorFormat,
+    pub timeouts: Timeouts,
+    pub single_provider: Option<String>,
+    /// The parsed file, for the parts later stages resolve themselves.
+    pub file: std::sync::Arc<FileConfig>,
+    /// The file's text, to locate keys in error messages.
+    pub file_text: std::sync::Arc<String>,
+}
+
+/// Finds the config file: `--config`, `$SWITCHYARD_CONFIG`, `./switchyard.toml`,
+/// then `$XDG_CONFIG_HOME/switchyard/config.toml`. An explicitly named file
+/// must exist; the implicit ones are optional.
+pub fn find_config_file(flags: &Flags, env: &Env) -> Result<Option<PathBuf>, ConfigError> {
+    let explicit = flags
+        .config
+        .clone()
+        .or_else(|| env.get("SWITCHYARD_CONFIG").map(PathBuf::from));
+    if let Some(path) = explicit {
+        if !path.exists() {
+            return Err(ConfigError::Read {
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                path,
+            });
+        }
+        return Ok(Some(path));
+    }
+    let local = PathBuf::from("switchyard.toml");
+    if local.exists() {
+        return Ok(Some(local));
+    }
+    let xdg = env
+        .get("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".config")));
+    Ok(xdg
+        .map(|d| d.join("switchyard").join("config.toml"))
+        .filter(|p| p.exists()))
+}
+
+/// The state directory: `$SWITCHYARD_STATE_DIR`, else
+/// `$XDG_STATE_HOME/switchyard`, else `~/.local/state/switchyard`.
+pub fn state_dir(env: &Env) -> PathBuf {
+    if let Some(dir) = env.get("SWITCHYARD_STATE_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = env.get("XDG_STATE_HOME") {
+        return Path::new(dir).join("switchyard");
+    }
+    let home = env.get("HOME").unwrap_or("/tmp");
+    Path::new(home).join(".local/state/switchyard")
+}
+
+/// Parses TOML text, mapping errors to file:line.
+pub fn parse_file(path: Option<&Path>, text: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        file: path.map(Path::to_path_buf),
+        line: e.span().map(|s| line_at(text, s.start)),
+        message: e.message().trim().to_owned(),
+    })
+}
+
+fn line_at(text: &str, offset: usize) -> usize {
+    text.get(..offset).unwrap_or(text).matches('\n').count() + 1
+}
+
+impl Settings {
+    /// Loads and resolves everything.
+    pub fn load(flags: &Flags, env: &Env) -> Result<Settings, ConfigError> {
+        let path = find_config_file(flags, env)?;
+        let text = match &path {
+            Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.clone(),
+                source,
+            })?,
+            None => String::new(),
+        };
+        let file = parse_file(path.as_deref(), &text)?;
+        Resolver {
+            path: path.as_deref(),
+            text: &text,
+            env,
+        }
+        .resolve(flags, file)
+    }
+}
+
+/// Turns a parsed file plus environment into settings, naming the key and
+/// line of anything invalid.
+struct Resolver<'a> {
+    path: Option<&'a Path>,
+    text: &'a str,
+    env: &'a Env,
+}
+
+impl Resolver<'_> {
+    fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.path.map(Path::to_path_buf),
+            line: locate::line_of(self.text, key),
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// An error about a value that came from the environment, not the file.
+    fn invalid_env(&self, var: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: None,
+            line: None,
+            key: var.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// Paths in the file are relative to the file's directory.
+    fn file_path(&self, p: &Path) -> PathBuf {
+        match self.path.and_then(Path::parent) {
+            Some(dir) if p.is_relative() => dir.join(p),
+            _ => p.to_path_buf(),
+        }
+    }
+
+    fn resolve(&self, flags: &Flags, file: FileConfig) -> Result<Settings, ConfigError> {
+        let state_dir = state_dir(self.env);
+        let listen = self.listen(flags, &file)?;
+        let ca = self.ca_paths(&file, &state_dir);
+        let providers = self.providers(&file)?;
+        let intercept = self.intercept(&file, &providers);
+        let upstream_proxy = self.upstream_proxy(&file)?;
+        let headers = self.headers(&file)?;
+        let audit = AuditSettings {
+            path: file
+                .audit
+                .path
+                .as_deref()
+                .map(|p| self.file_path(p))
+                .unwrap_or_else(|| state_dir.join("audit.jsonl")),
+            max_body_bytes: file.audit.max_body_bytes.unwrap_or(4096),
+        };
+        let errors = match file.errors.format.as_deref() {
+            None | Some("json") => ErrorFormat::Json,
+            Some("text") => ErrorFormat::Text,
+            Some(other) => {
+                return Err(self.invalid("errors.format", format!("expected \"json\" or \"text\", got {other:?}")))
+            }
+        };
+        let t = &file.timeouts;
+        let secs = |v: Option<u64>, d: u64| Duration::from_secs(v.unwrap_or(d));
+        let timeouts = Timeouts {
+            connect: secs(t.connect_secs, 10),
+            request: secs(t.request_secs, 600),
+            stream_idle: secs(t.stream_idle_secs, 120),
+            tool_call: secs(t.tool_call_secs, 60),
+            shutdown: secs(t.shutdown_secs, 30),
+        };
+        if let Some(name) = &flags.provider {
+            if !providers.iter().any(|p| &p.name == name) {
+                return Err(self.invalid_env("--provider", format!("no provider named {name:?}")));
+            }
+        }
+        Ok(Settings {
+            config_file: self.path.map(Path::to_path_buf),
+            listen,
+            log_level: flags.log_level.clone().unwrap_or_else(|| "info".into()),
+            state_dir,
+            ca,
+            intercept,
+            upstream_proxy,
+            providers,
+            headers,
+            audit,
+            errors,
+            timeouts,
+            single_provider: flags.provider.clone(),
+            file: std::sync::Arc::new(file),
+            file_text: std::sync::Arc::new(self.text.to_owned()),
+        })
+    }
+
+    fn listen(&self, flags: &Flags, file: &FileConfig) -> Result<SocketAddr, ConfigError> {
+        let (value, source) = if let Some(v) = &flags.listen {
+            (v.as_str(), "--listen")
+        } else if let Some(v) = self.env.get("SWITCHYARD_LISTEN") {
+            (v, "SWITCHYARD_LISTEN")
+        } else if let Some(v) = &file.listen {
+            (v.as_str(), "listen")
+        } else {
+            (DEFAULT_LISTEN, "listen")
+        };
+        let value = value.strip_prefix("http://").unwrap_or(value);
+        value.parse().map_err(|_| {
+            let message = format!("{value:?} is not an address like 127.0.0.1:8787");
+            if source == "listen" {
+                self.invalid("listen", message)
+            } else {
+                self.invalid_env(source, message)
+            }
+        })
+    }
+
+    fn ca_paths(&self, file: &FileConfig, state_dir: &Path) -> CaPaths {
+        let default = crate::ca::default_paths(state_dir);
+        let pick = |var: &str, from_file: &Option<PathBuf>, fallback: PathBuf| {
+            self.env
+                .get(var)
+                .map(PathBuf::from)
+                .or_else(|| from_file.as_deref().map(|p| self.file_path(p)))
+                .unwrap_or(fallback)
+        };
+        CaPaths {
+            cert: pick("SWITCHYARD_CA_CERT", &file.ca.cert, default.cert),
+            key: pick("SWITCHYARD_CA_KEY", &file.ca.key, default.key),
+        }
+    }
+
+    fn intercept(&self, file: &FileConfig, providers: &[std::sync::Arc<ProviderSpec>]) -> Vec<String> {
+        let mut hosts: Vec<String> = match &file.intercept.hosts {
+            Some(list) => list.clone(),
+            None => DEFAULT_INTERCEPT.iter().map(|s| s.to_string()).collect(),
+        };
+        // A provider's hosts are only useful intercepted, so they always are.
+        hosts.extend(providers.iter().filter(|p| !p.implicit).flat_map(|p| p.hosts.clone()));
+        let mut hosts: Vec<String> = hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect();
+        hosts.sort();
+        hosts.dedup();
+        hosts
+    }
+
+    fn upstream_proxy(&self, file: &FileConfig) -> Result<Option<UpstreamProxy>, ConfigError> {
+        let section = file.upstream_proxy.as_ref();
+        let (url, from_env) = match self.env.get("SWITCHYARD_UPSTREAM_PROXY") {
+            Some(u) => (Some(u.to_owned()), true),
+            None => (section.and_then(|s| s.url.clone()), false),
+        };
+        let Some(url) = url else { return Ok(None) };
+        let mut proxy = UpstreamProxy::parse(&url).map_err(|m| {
+            if from_env {
+                self.invalid_env("SWITCHYARD_UPSTREAM_PROXY", m)
+            } else {
+                self.invalid("upstream_proxy.url", m)
+            }
+        })?;
+        proxy.ca = match self.env.get("SWITCHYARD_UPSTREAM_PROXY_CA") {
+            Some(p) => Some(PathBuf::from(p)),
+            None => section.and_then(|s| s.ca.as_deref()).map(|p| self.file_path(p)),
+        };
+        proxy.no_proxy = match self.env.get("SWITCHYARD_NO_PROXY") {
+            Some(list) => list.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+            None => section.map(|s| s.no_proxy.clone()).unwrap_or_default(),
+        };
+        Ok(Some(proxy))
+    }
+
+    fn headers(&self, file: &FileConfig) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, ConfigError> {
+        file.headers
+            .iter()
+            .map(|(name, value)| {
+                let key = format!("headers.{name}");
+                let n = http::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| self.invalid(&key, "not a valid header name"))?;
+                let v = http::HeaderValue::from_str(value)
+                    .map_err(|_| self.invalid(&key, "not a valid header value"))?;
+                Ok((n, v))
+            })
+            .collect()
+    }
+
+    fn providers(&self, file: &FileConfig) -> Result<Vec<std::sync::Arc<ProviderSpec>>, ConfigError> {
+        let mut providers = Vec::new();
+        for (name, entry) in &file.providers {
+            providers.push(std::sync::Arc::new(self.provider(name, entry)?));
+        }
+        for name in ["anthropic", "openai"] {
+            if !providers.iter().any(|p| p.name == name) {
+                providers.extend(ProviderSpec::implicit(name).map(std::sync::Arc::new));
+            }
+        }
+        Ok(providers)
+    }
+
+    fn provider(&self, name: &str, entry: &file::ProviderEntry) -> Result<ProviderSpec, ConfigError> {
+        let key = |field: &str| format!("providers.{name}.{field}");
+        let kind_name = match (&entry.kind, name) {
+            (Some(k), _) => k.as_str(),
+            (None, "anthropic" | "openai") => name,
+            (None, _) => return Err(self.invalid(&key("kind"), "missing; one of anthropic, openai, openai_chat, proxy")),
+        };
+        let kind = ProviderKind::parse(kind_name).ok_or_else(|| {
+            self.invalid(&key("kind"), format!("unknown kind {kind_name:?}; one of anthropic, openai, openai_chat, proxy"))
+        })?;
+        let base_url = match (&entry.base_url, ProviderSpec::implicit(name)) {
+            (Some(url), _) => url.trim_end_matches('/').to_owned(),
+            (None, Some(implicit)) if implicit.kind == kind => implicit.base_url,
+            (None, _) => return Err(self.invalid(&key("base_url"), "missing")),
+        };
+        check_base_url(&base_url).map_err(|m| self.invalid(&key("base_url"), m))?;
+        let mut hosts = entry.hosts.clone();
+        if hosts.is_empty() {
+            hosts.extend(ProviderSpec::implicit(name).map(|p| p.hosts).unwrap_or_default());
+        }
+        Ok(ProviderSpec {
+            name: name.to_owned(),
+            kind,
+            base_url,
+            hosts,
+            credentials: self.credentials(name, entry)?,
+            fallback: entry.fallback,
+            implicit: false,
+        })
+    }
+
+    fn credentials(&self, provider: &str, entry: &file::ProviderEntry) -> Result<Vec<CredentialSpec>, ConfigError> {
+        let short_form = entry.api_key_env.is_some() || entry.api_key.is_some();
+        if short_form && !entry.credentials.is_empty() {
+            return Err(self.invalid(
+                &format!("providers.{provider}.credentials"),
+                "use either api_key_env/api_key on the provider or [[credentials]], not both",
+            ));
+        }
+        if entry.credentials.is_empty() {
+            let key = self.secret(&format!("providers.{provider}"), &entry.api_key_env, &entry.api_key)?;
+            return Ok(vec![CredentialSpec {
+                name: if key.is_some() { "default".into() } else { "client".into() },
+                key,
+                rpm: entry.rpm,
+                tpm: entry.tpm,
+            }]);
+        }
+        entry
+            .credentials
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let path = format!("providers.{provider}.credentials.{i}");
+                Ok(CredentialSpec {
+                    name: c.name.clone().unwrap_or_else(|| format!("{provider}-{}", i + 1)),
+                    key: self.secret(&path, &c.api_key_env, &c.api_key)?,
+                    rpm: c.rpm.or(entry.rpm),
+                    tpm: c.tpm.or(entry.tpm),
+                })
+            })
+            .collect()
+    }
+
+    fn secret(&self, path: &str, env_name: &Option<String>, inline: &Option<String>) -> Result<Option<Secret>, ConfigError> {
+        match (env_name, inline) {
+            (Some(_), Some(_)) => Err(self.invalid(&format!("{path}.api_key"), "set api_key_env or api_key, not both")),
+            (Some(var), None) => match self.env.get(var) {
+                Some(value) => Ok(Some(Secret::new(value))),
+                None => Err(self.invalid(
+                    &format!("{path}.api_key_env"),
+                    format!("environment variable {var} is not set"),
+                )),
+            },
+            (None, Some(value)) => Ok(Some(Secret::new(value.clone()))),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+fn check_base_url(url: &str) -> Result<(), String> {
+    let uri: http::Uri = url.parse().map_err(|_| format!("{url:?} is not a URL"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") if uri.host().is_some() => Ok(()),
+        _ => Err(format!("{url:?} must be an http:// or https:// URL")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)], flags: Flags) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchyard.toml");
+        std::fs::write(&path, text).unwrap();
+        let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        env.push(("SWITCHYARD_STATE_DIR".into(), dir.path().join("state").display().to_string()));
+        let flags = Flags { config: Some(path), ..flags };
+        Settings::load(&flags, &Env::from_pairs(env))
+    }
+
+    #[test]
+    fn zero_config_defaults() {
+        let s = load("", &[], Flags::default()).unwrap();
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.intercept, vec!["api.anthropic.com", "api.openai.com"]);
+        let names: Vec<_> = s.providers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["anthropic", "openai"]);
+        assert!(s.providers.iter().all(|p| p.implicit && p.credentials[0].key.is_none()));
+        assert!(s.audit.path.ends_with("state/audit.jsonl"));
+    }
+
+    #[test]
+    fn precedence_is_flag_then_env_then_file() {
+        let text = "listen = \"127.0.0.1:1111\"\n";
+        assert_eq!(load(text, &[], Flags::default()).unwrap().listen.port(), 1111);
+        let env = [("SWITCHYARD_LISTEN", "127.0.0.1:2222")];
+        assert_eq!(load(text, &env, Flags::default()).unwrap().listen.port(), 2222);
+        let flags = Flags { listen: Some("127.0.0.1:3333".into()), ..Flags::default() };
+        assert_eq!(load(text, &env, flags).unwrap().listen.port(), 3333);
+    }
+
+    #[test]
+    fn errors_name_key_and_line() {
+        let err = load("\n\nlisten = \"nope\"\n", &[], Flags::default()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(":3:") && msg.contains("`listen`"), "{msg}");
+
+        let err = load("[providers.x]\nkind = \"openai_chat\"\nbase_url = \"ftp://x\"\n", &[], Flags::default()).unwrap_err();
+        assert!(err.to_string().contains(":3: `providers.x.base_url`"), "{err}");
+
+        let err = load("[audit]\nmax_body = 3\n", &[], Flags::default()).unwrap_err();
+        assert!(err.to_string().contains(":2:") && err.to_string().contains("max_body"), "{err}");
+    }
+
+    #[test]
+    fn keys_come_from_the_environment_and_missing_ones_are_errors() {
+        let text = "[providers.openai]\nkind = \"openai\"\napi_key_env = \"MY_KEY\"\n";
+        let s = load(text, &[("MY_KEY", "sk-test")], Flags::default()).unwrap();
+        let openai = s.providers.iter().find(|p| p.name == "openai").unwrap();
+        assert_eq!(openai.credentials[0].key.as_ref().map(|k| k.expose()), Some("sk-test"));
+        assert_eq!(openai.base_url, "https://api.openai.com/v1");
+        let err = load(text, &[], Flags::default()).unwrap_err();
+        assert!(err.to_string().contains("MY_KEY is not set"), "{err}");
+        assert!(!err.to_string().contains("sk-test"));
+    }
+
+    #[test]
+    fn provider_hosts_are_intercepted() {
+        let text = "[providers.gem]\nkind = \"proxy\"\nbase_url = \"http://127.0.0.1:9/v1\"\nhosts = [\"Generativelanguage.googleapis.com\"]\n";
+        let s = load(text, &[], Flags::default()).unwrap();
+        assert!(s.intercept.contains(&"generativelanguage.googleapis.com".to_string()));
+    }
+
+    #[test]
+    fn the_contract_example_config_is_accepted() {
+        let text = include_str!("../../tests/data/contract-example.toml");
+        let env = [("ANTHROPIC_API_KEY", "a"), ("OPENAI_API_KEY", "b"), ("GROQ_API_KEY", "c")];
+        let s = load(text, &env, Flags::default()).unwrap();
+        assert!(s.upstream_proxy.is_some());
+        assert_eq!(s.providers.len(), 4);
+    }
+}

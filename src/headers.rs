@@ -1,0 +1,101 @@
+//! Header hygiene between client and upstream: hop-by-hop headers never
+//! cross (RFC 9110 §7.6.1, plus `Proxy-Connection` and `Proxy-Authorization`);
+//! everything else, `anthropic-beta` and `user-agent` included, passes as is.
+
+use http::header::{self, HeaderMap, HeaderName};
+
+/// Headers that describe one connection, not the message.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Removes hop-by-hop headers, including any the `Connection` header names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Headers whose values are credentials; used to collect what must be
+/// redacted from audit bodies.
+pub const CREDENTIAL_HEADERS: [&str; 6] = [
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "proxy-authorization",
+    "cookie",
+    "x-goog-api-key",
+];
+
+/// The credential values a request carries (for redaction), including the
+/// bare token after `Bearer `/`Basic `.
+pub fn credential_values(headers: &HeaderMap) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in CREDENTIAL_HEADERS {
+        for value in headers.get_all(name) {
+            let Ok(value) = value.to_str() else { continue };
+            out.push(value.to_owned());
+            if let Some((_, token)) = value.split_once(' ') {
+                out.push(token.trim().to_owned());
+            }
+            if name == "cookie" {
+                out.extend(value.split(';').filter_map(|c| c.split_once('=')).map(|(_, v)| v.trim().to_owned()));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn strips_hop_by_hop_and_connection_named_headers_only() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("connection", "keep-alive, x-drop-me"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("proxy-authorization", "Basic abc"),
+            ("te", "trailers"),
+            ("x-drop-me", "1"),
+            ("anthropic-beta", "tools-2024"),
+            ("user-agent", "claude-cli/1.0"),
+        ] {
+            h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        strip_hop_by_hop(&mut h);
+        let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["anthropic-beta", "user-agent"]);
+    }
+
+    #[test]
+    fn collects_credential_values() {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_static("Bearer tok-123456"));
+        h.insert("cookie", HeaderValue::from_static("a=sess-999999; b=2"));
+        let v = credential_values(&h);
+        assert!(v.contains(&"tok-123456".to_string()));
+        assert!(v.contains(&"sess-999999".to_string()));
+    }
+}

@@ -1,0 +1,28 @@
+//! switchyard: a TLS-intercepting forward proxy and AI gateway.
+//!
+//! The modules follow the path of a request:
+//! [`server`] accepts connections; [`proxy`] dispatches CONNECT (to
+//! [`proxy::intercept`] or [`proxy::tunnel`]), plain http:// and origin-form
+//! requests; [`gateway`] runs the pipeline (classify → route → convert →
+//! forward → convert back → audit) using [`providers`] and [`upstream`];
+//! [`audit`] writes the trail. [`ca`] owns the local CA, [`config`] the
+//! settings, [`cli`] the command line.
+
+pub mod admin;
+pub mod app;
+pub mod audit;
+pub mod body;
+pub mod ca;
+pub mod cli;
+pub mod config;
+pub mod errors;
+pub mod gateway;
+pub mod headers;
+pub mod protocol;
+pub mod providers;
+pub mod proxy;
+pub mod secret;
+pub mod server;
+pub mod sse;
+pub mod tls;
+pub mod upstream;

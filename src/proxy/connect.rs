@@ -1,0 +1,73 @@
+//! CONNECT: decide per host whether to intercept (TLS-terminate with a leaf
+//! from the local CA) or to open a blind tunnel.
+//!
+//! Tunnels dial their target *before* answering, so an unreachable target
+//! gets a 502 naming it instead of a 200 followed by a dead connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::app::App;
+use crate::audit::{Kind, Record};
+use crate::errors;
+use crate::upstream::Body;
+
+/// The CONNECT target, `host:port` with 443 as the default port.
+pub fn target(req: &Request<Incoming>) -> Option<(String, u16)> {
+    let authority = req.uri().authority()?;
+    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return None;
+    }
+    Some((host.to_ascii_lowercase(), authority.port_u16().unwrap_or(443)))
+}
+
+pub async fn handle(app: Arc<App>, peer: SocketAddr, mut req: Request<Incoming>) -> Response<Body> {
+    let Some((host, port)) = target(&req) else {
+        let mut record = Record::new(Kind::Rejected, peer.to_string());
+        record.method = Some("CONNECT".into());
+        record.status = Some(400);
+        record.error = Some("CONNECT needs host:port".into());
+        app.auditor.record(record);
+        return errors::text(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
+    };
+    if app.is_intercepted(&host) {
+        let upgrade = hyper::upgrade::on(&mut req);
+        let task_app = app.clone();
+        app.tasks.spawn(async move {
+            match upgrade.await {
+                Ok(upgraded) => super::intercept::serve(task_app, peer, upgraded, host, port).await,
+                Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
+            }
+        });
+        return ok();
+    }
+    let started = std::time::Instant::now();
+    match app.dialer.dial(&host, port).await {
+        Ok(stream) => {
+            let upgrade = hyper::upgrade::on(&mut req);
+            let task_app = app.clone();
+            app.tasks.spawn(async move {
+                super::tunnel::run(task_app, peer, upgrade, stream, host, port, started).await;
+            });
+            ok()
+        }
+        Err(e) => {
+            let message = format!("cannot reach {}: {e}", crate::upstream::authority(&host, port));
+            tracing::info!(%host, port, error = %e, "tunnel target unreachable");
+            let mut record = super::tunnel::record(peer, &host, port);
+            record.status = Some(502);
+            record.error = Some(message.clone());
+            record.duration_ms = started.elapsed().as_millis() as u64;
+            app.auditor.record(record);
+            errors::text(StatusCode::BAD_GATEWAY, &message)
+        }
+    }
+}
+
+fn ok() -> Response<Body> {
+    Response::new(crate::body::empty())
+}

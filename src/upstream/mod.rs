@@ -1,0 +1,179 @@
+//! Outbound connections: every byte switchyard sends to a provider, a bridge
+//! or a tunnel target leaves through the [`Dialer`] here, directly or chained
+//! through the corporate upstream proxy, never through `HTTPS_PROXY` from
+//! switchyard's own environment.
+
+mod proxy;
+mod stream;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Uri;
+use http_body_util::combinators::BoxBody;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls_pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+pub use proxy::{authority, ProxyError, UpstreamProxy};
+pub use stream::OutboundStream;
+
+use crate::tls;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type Body = BoxBody<Bytes, BoxError>;
+pub type HttpClient = Client<hyper_rustls::HttpsConnector<DialConnector>, Body>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    #[error("connecting to {target} timed out")]
+    Timeout { target: String },
+    #[error("cannot connect to {target}: {source}")]
+    Connect {
+        target: String,
+        source: std::io::Error,
+    },
+    #[error("through the upstream proxy to {target}: {source}")]
+    Proxy { target: String, source: ProxyError },
+    #[error("TLS to the upstream proxy: {0}")]
+    ProxyTls(std::io::Error),
+}
+
+/// Opens TCP connections, directly or through the upstream proxy.
+pub struct Dialer {
+    proxy: Option<UpstreamProxy>,
+    proxy_tls: Option<TlsConnector>,
+    connect_timeout: Duration,
+}
+
+impl Dialer {
+    pub fn new(
+        proxy: Option<UpstreamProxy>,
+        tls_config: Arc<rustls::ClientConfig>,
+        connect_timeout: Duration,
+    ) -> Dialer {
+        let proxy_tls = proxy
+            .as_ref()
+            .filter(|p| p.tls)
+            .map(|_| TlsConnector::from(tls_config));
+        Dialer {
+            proxy,
+            proxy_tls,
+            connect_timeout,
+        }
+    }
+
+    /// Whether connections to `host` go through the upstream proxy.
+    pub fn proxied(&self, host: &str) -> bool {
+        self.proxy.as_ref().is_some_and(|p| !p.bypasses(host))
+    }
+
+    /// A byte stream to `host:port`.
+    pub async fn dial(&self, host: &str, port: u16) -> Result<OutboundStream, DialError> {
+        let target = authority(host, port);
+        let work = async {
+            match self.proxy.as_ref().filter(|p| !p.bypasses(host)) {
+                None => Ok(OutboundStream::Tcp(tcp(host, port, &target).await?)),
+                Some(proxy) => self.through(proxy, host, port, &target).await,
+            }
+        };
+        tokio::time::timeout(self.connect_timeout, work)
+            .await
+            .map_err(|_| DialError::Timeout {
+                target: target.clone(),
+            })?
+    }
+
+    async fn through(
+        &self,
+        proxy: &UpstreamProxy,
+        host: &str,
+        port: u16,
+        target: &str,
+    ) -> Result<OutboundStream, DialError> {
+        let proxy_target = authority(&proxy.host, proxy.port);
+        let tcp = tcp(&proxy.host, proxy.port, &proxy_target).await?;
+        let mut stream = match &self.proxy_tls {
+            Some(connector) => {
+                let name = ServerName::try_from(proxy.host.clone())
+                    .map_err(|e| DialError::ProxyTls(std::io::Error::other(e)))?;
+                let tls = connector.connect(name, tcp).await.map_err(DialError::ProxyTls)?;
+                OutboundStream::Tls(Box::new(tls))
+            }
+            None => OutboundStream::Tcp(tcp),
+        };
+        proxy
+            .handshake(&mut stream, host, port)
+            .await
+            .map_err(|source| DialError::Proxy {
+                target: target.to_owned(),
+                source,
+            })?;
+        Ok(stream)
+    }
+}
+
+async fn tcp(host: &str, port: u16, target: &str) -> Result<TcpStream, DialError> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let stream = TcpStream::connect((host, port))
+        .await
+        .map_err(|source| DialError::Connect {
+            target: target.to_owned(),
+            source,
+        })?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// Adapts the [`Dialer`] to hyper's connector interface.
+#[derive(Clone)]
+pub struct DialConnector(Arc<Dialer>);
+
+impl tower_service::Service<Uri> for DialConnector {
+    type Response = TokioIo<OutboundStream>;
+    type Error = DialError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, DialError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), DialError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let dialer = self.0.clone();
+        Box::pin(async move {
+            let host = uri.host().unwrap_or_default().to_owned();
+            // Never assume 443 for http:// (hyper-util's Tunnel does).
+            let default_port = if uri.scheme_str() == Some("https") { 443 } else { 80 };
+            let port = uri.port_u16().unwrap_or(default_port);
+            dialer.dial(&host, port).await.map(TokioIo::new)
+        })
+    }
+}
+
+/// The pooled HTTP client for provider and bridge calls (h1 and h2 by ALPN).
+pub fn http_client(dialer: Arc<Dialer>, tls_config: rustls::ClientConfig) -> HttpClient {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls_config)
+        .https_or_http()
+        .enable_all_versions()
+        .wrap_connector(DialConnector(dialer));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(64)
+        .build(https)
+}
+
+/// The outbound TLS config: system roots plus the upstream proxy's CA.
+pub fn outbound_tls(proxy: Option<&UpstreamProxy>) -> Result<rustls::ClientConfig, tls::TrustError> {
+    let extra = match proxy.and_then(|p| p.ca.as_deref()) {
+        Some(path) => tls::read_pem_certs(path)?,
+        None => Vec::new(),
+    };
+    tls::client_config(tls::root_store(&extra))
+}

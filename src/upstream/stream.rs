@@ -1,0 +1,55 @@
+//! One stream type for every outbound connection, plain or TLS to a proxy.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+/// A connection to a target: direct TCP, or TCP/TLS to the upstream proxy
+/// with a CONNECT tunnel already open inside it.
+pub enum OutboundStream {
+    Tcp(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for OutboundStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            OutboundStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            OutboundStream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for OutboundStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            OutboundStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            OutboundStream::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            OutboundStream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            OutboundStream::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            OutboundStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            OutboundStream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+impl Connection for OutboundStream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}

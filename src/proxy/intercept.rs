@@ -42,11 +42,18 @@ pub async fn serve(app: Arc<App>, peer: SocketAddr, upgraded: Upgraded, host: St
         }
     };
     let door = Door::Intercept { host, port };
+    let (io, smuggling) = crate::server::guard::Guarded::new(tls);
     let service_app = app.clone();
     let service = service_fn(move |req| {
         let app = service_app.clone();
         let door = door.clone();
-        async move { Ok::<_, std::convert::Infallible>(gateway::handle(app, door, peer, req).await) }
+        let smuggling = smuggling.clone();
+        async move {
+            if smuggling.raised() {
+                return Ok(crate::server::refuse_smuggling(&app, peer));
+            }
+            Ok::<_, std::convert::Infallible>(gateway::handle(app, door, peer, req).await)
+        }
     });
-    crate::server::serve_connection(&app, TokioIo::new(tls), service).await;
+    crate::server::serve_connection(&app, TokioIo::new(io), service).await;
 }

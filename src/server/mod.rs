@@ -1,6 +1,8 @@
 //! The listener: accepts connections, serves HTTP/1.1 (with CONNECT
 //! upgrades) and h2c on them, and drains everything on shutdown.
 
+pub mod guard;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -85,12 +87,33 @@ impl Server {
 }
 
 async fn serve_client(app: Arc<App>, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+    let (io, smuggling) = guard::Guarded::new(tcp);
     let service_app = app.clone();
     let service = service_fn(move |req: hyper::Request<Incoming>| {
         let app = service_app.clone();
-        async move { Ok::<_, std::convert::Infallible>(crate::proxy::handle(app, peer, req).await) }
+        let smuggling = smuggling.clone();
+        async move {
+            if smuggling.raised() {
+                return Ok(refuse_smuggling(&app, peer));
+            }
+            Ok::<_, std::convert::Infallible>(crate::proxy::handle(app, peer, req).await)
+        }
     });
-    serve_connection(&app, TokioIo::new(tcp), service).await;
+    serve_connection(&app, TokioIo::new(io), service).await;
+}
+
+/// The answer to a request carrying both Content-Length and
+/// Transfer-Encoding; the connection closes after it.
+pub fn refuse_smuggling(app: &App, peer: SocketAddr) -> hyper::Response<Body> {
+    let message = "request has both Content-Length and Transfer-Encoding";
+    let mut record = crate::audit::Record::new(crate::audit::Kind::Rejected, peer.to_string());
+    record.status = Some(400);
+    record.error = Some(message.to_owned());
+    app.auditor.record(record);
+    let mut resp = crate::errors::text(http::StatusCode::BAD_REQUEST, message);
+    resp.headers_mut()
+        .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    resp
 }
 
 /// Serves HTTP on one connection (the listener's, or a decrypted one inside

@@ -1,0 +1,171 @@
+//! A read-side guard against request smuggling that hyper tolerates.
+//!
+//! hyper resolves `Content-Length` together with `Transfer-Encoding` by
+//! dropping the length (RFC 9112 §6.1 allows that), but a proxy must refuse
+//! such a request outright: the next hop may frame it differently. hyper no
+//! longer shows both headers by the time a request reaches the service, so
+//! this wrapper watches the raw bytes of an HTTP/1 connection and raises a
+//! flag when one header block carries both; the service then answers 400.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+
+/// Scans header lines as bytes arrive.
+#[derive(Debug, Default)]
+struct Scanner {
+    /// The first bytes of the current line, lower-cased.
+    line: Vec<u8>,
+    line_len: usize,
+    content_length: bool,
+    transfer_encoding: bool,
+    /// Bytes seen so far (capped), to recognise the h2 preface.
+    seen: usize,
+    off: bool,
+}
+
+impl Scanner {
+    fn scan(&mut self, bytes: &[u8], flag: &AtomicBool) {
+        if self.off {
+            return;
+        }
+        for &b in bytes {
+            if self.seen < H2_PREFACE.len() {
+                if b != H2_PREFACE[self.seen] {
+                    self.seen = usize::MAX / 2;
+                } else {
+                    self.seen += 1;
+                    if self.seen == H2_PREFACE.len() {
+                        self.off = true;
+                        return;
+                    }
+                }
+            }
+            if b == b'\n' {
+                self.end_line(flag);
+                continue;
+            }
+            if b != b'\r' {
+                self.line_len += 1;
+                if self.line.len() < 24 {
+                    self.line.push(b.to_ascii_lowercase());
+                }
+            }
+        }
+    }
+
+    fn end_line(&mut self, flag: &AtomicBool) {
+        if self.line_len == 0 {
+            // Blank line: the header block (or a body line) ended.
+            self.content_length = false;
+            self.transfer_encoding = false;
+        } else if self.line.starts_with(b"content-length:") {
+            self.content_length = true;
+        } else if self.line.starts_with(b"transfer-encoding:") {
+            self.transfer_encoding = true;
+        }
+        if self.content_length && self.transfer_encoding {
+            flag.store(true, Ordering::Release);
+        }
+        self.line.clear();
+        self.line_len = 0;
+    }
+}
+
+/// An I/O stream whose reads are scanned for smuggling.
+pub struct Guarded<T> {
+    inner: T,
+    scanner: Scanner,
+    flag: Arc<AtomicBool>,
+}
+
+impl<T> Guarded<T> {
+    pub fn new(inner: T) -> (Guarded<T>, SmugglingFlag) {
+        let flag = Arc::new(AtomicBool::new(false));
+        let guarded = Guarded {
+            inner,
+            scanner: Scanner::default(),
+            flag: flag.clone(),
+        };
+        (guarded, SmugglingFlag(flag))
+    }
+}
+
+/// Raised once the connection sent a header block with both framings.
+#[derive(Clone, Debug)]
+pub struct SmugglingFlag(Arc<AtomicBool>);
+
+impl SmugglingFlag {
+    pub fn raised(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            let this = &mut *self;
+            this.scanner.scan(&buf.filled()[before..], &this.flag);
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flagged(input: &[u8], chunk: usize) -> bool {
+        let flag = AtomicBool::new(false);
+        let mut s = Scanner::default();
+        for c in input.chunks(chunk) {
+            s.scan(c, &flag);
+        }
+        flag.load(Ordering::Acquire)
+    }
+
+    #[test]
+    fn flags_both_framings_in_one_block_at_any_chunking() {
+        let bad = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        for n in 1..bad.len() {
+            assert!(flagged(bad, n), "chunk {n}");
+        }
+    }
+
+    #[test]
+    fn separate_requests_are_fine() {
+        let ok = b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhiPOST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        assert!(!flagged(ok, 3));
+        assert!(!flagged(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\ncontent-length: 1\ntransfer-encoding: x\n", 4));
+    }
+}

@@ -13,9 +13,12 @@ pub fn handle<B>(app: &App, req: &Request<B>) -> Response<Body> {
         "health" => json_response(json!({"status": "ok"})),
         "status" => json_response(status(app)),
         "ca.pem" => {
-            let mut resp = Response::new(crate::body::full(app.leaves.authority().cert_pem.clone()));
-            resp.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-pem-file"));
+            let mut resp =
+                Response::new(crate::body::full(app.leaves.authority().cert_pem.clone()));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-pem-file"),
+            );
             resp
         }
         _ => crate::errors::text(StatusCode::NOT_FOUND, "no such switchyard endpoint"),
@@ -37,7 +40,9 @@ fn status(app: &App) -> serde_json::Value {
 fn json_response(value: serde_json::Value) -> Response<Body> {
     let mut resp = Response::new(crate::body::full(value.to_string()));
     *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }

@@ -58,7 +58,11 @@ impl App {
         ));
         let client = upstream::http_client(dialer.clone(), tls);
         let auditor = Auditor::start(&settings.audit.path)?;
-        let intercept = settings.intercept.iter().map(|p| wildmatch::WildMatch::new(p)).collect();
+        let intercept = settings
+            .intercept
+            .iter()
+            .map(|p| wildmatch::WildMatch::new(p))
+            .collect();
         let config_secrets = settings
             .providers
             .iter()
@@ -93,7 +97,11 @@ impl App {
     }
 
     pub fn provider(&self, name: &str) -> Option<Arc<ProviderSpec>> {
-        self.settings.providers.iter().find(|p| p.name == name).cloned()
+        self.settings
+            .providers
+            .iter()
+            .find(|p| p.name == name)
+            .cloned()
     }
 
     /// The provider serving an intercepted host: one that lists it in

@@ -29,7 +29,11 @@ pub fn error_type(protocol: Option<Protocol>, status: StatusCode) -> &'static st
 }
 
 /// The JSON error body for `protocol` (OpenAI's shape when unknown).
-pub fn error_json(protocol: Option<Protocol>, status: StatusCode, message: &str) -> serde_json::Value {
+pub fn error_json(
+    protocol: Option<Protocol>,
+    status: StatusCode,
+    message: &str,
+) -> serde_json::Value {
     let kind = error_type(protocol, status);
     match protocol {
         Some(Protocol::AnthropicMessages) => json!({
@@ -43,13 +47,21 @@ pub fn error_json(protocol: Option<Protocol>, status: StatusCode, message: &str)
 }
 
 /// A complete error response.
-pub fn response(format: ErrorFormat, protocol: Option<Protocol>, status: StatusCode, message: &str) -> Response<Body> {
+pub fn response(
+    format: ErrorFormat,
+    protocol: Option<Protocol>,
+    status: StatusCode,
+    message: &str,
+) -> Response<Body> {
     let (content_type, body) = match format {
         ErrorFormat::Json => (
             "application/json",
             Bytes::from(error_json(protocol, status, message).to_string()),
         ),
-        ErrorFormat::Text => ("text/plain; charset=utf-8", Bytes::from(format!("{message}\n"))),
+        ErrorFormat::Text => (
+            "text/plain; charset=utf-8",
+            Bytes::from(format!("{message}\n")),
+        ),
     };
     let mut resp = Response::new(crate::body::full(body));
     *resp.status_mut() = status;
@@ -88,12 +100,22 @@ mod tests {
 
     #[test]
     fn shapes_per_protocol() {
-        let a = error_json(Some(Protocol::AnthropicMessages), StatusCode::TOO_MANY_REQUESTS, "slow down");
+        let a = error_json(
+            Some(Protocol::AnthropicMessages),
+            StatusCode::TOO_MANY_REQUESTS,
+            "slow down",
+        );
         assert_eq!(a["type"], "error");
         assert_eq!(a["error"]["type"], "rate_limit_error");
         let o = error_json(Some(Protocol::OpenAiChat), StatusCode::BAD_REQUEST, "bad");
         assert_eq!(o["error"]["type"], "invalid_request_error");
         assert_eq!(o["error"]["message"], "bad");
-        assert_eq!(error_type(Some(Protocol::AnthropicMessages), StatusCode::SERVICE_UNAVAILABLE), "overloaded_error");
+        assert_eq!(
+            error_type(
+                Some(Protocol::AnthropicMessages),
+                StatusCode::SERVICE_UNAVAILABLE
+            ),
+            "overloaded_error"
+        );
     }
 }

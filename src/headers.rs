@@ -57,7 +57,12 @@ pub fn credential_values(headers: &HeaderMap) -> Vec<String> {
                 out.push(token.trim().to_owned());
             }
             if name == "cookie" {
-                out.extend(value.split(';').filter_map(|c| c.split_once('=')).map(|(_, v)| v.trim().to_owned()));
+                out.extend(
+                    value
+                        .split(';')
+                        .filter_map(|c| c.split_once('='))
+                        .map(|(_, v)| v.trim().to_owned()),
+                );
             }
         }
     }
@@ -92,7 +97,10 @@ mod tests {
     #[test]
     fn collects_credential_values() {
         let mut h = HeaderMap::new();
-        h.insert("authorization", HeaderValue::from_static("Bearer tok-123456"));
+        h.insert(
+            "authorization",
+            HeaderValue::from_static("Bearer tok-123456"),
+        );
         h.insert("cookie", HeaderValue::from_static("a=sess-999999; b=2"));
         let v = credential_values(&h);
         assert!(v.contains(&"tok-123456".to_string()));

@@ -68,10 +68,22 @@ mod tests {
 
     #[test]
     fn classifies_paths_with_and_without_version() {
-        assert_eq!(Protocol::from_path("/v1/messages"), Some(Protocol::AnthropicMessages));
-        assert_eq!(Protocol::from_path("/messages?beta=true"), Some(Protocol::AnthropicMessages));
-        assert_eq!(Protocol::from_path("/v1/chat/completions"), Some(Protocol::OpenAiChat));
-        assert_eq!(Protocol::from_path("/responses"), Some(Protocol::OpenAiResponses));
+        assert_eq!(
+            Protocol::from_path("/v1/messages"),
+            Some(Protocol::AnthropicMessages)
+        );
+        assert_eq!(
+            Protocol::from_path("/messages?beta=true"),
+            Some(Protocol::AnthropicMessages)
+        );
+        assert_eq!(
+            Protocol::from_path("/v1/chat/completions"),
+            Some(Protocol::OpenAiChat)
+        );
+        assert_eq!(
+            Protocol::from_path("/responses"),
+            Some(Protocol::OpenAiResponses)
+        );
         assert_eq!(Protocol::from_path("/v1/messages/count_tokens"), None);
         assert_eq!(Protocol::from_path("/v1/models"), None);
     }

@@ -39,36 +39,71 @@ async fn curl_h1_and_h2_reach_the_provider_with_the_configured_key_and_clean_hea
     let body = messages_body(false);
     for version in ["--http1.1", "--http2"] {
         let (code, out, err) = curl(&[
-            version, "-x", &sy.proxy_url(), "--cacert", ca.to_str().unwrap(),
+            version,
+            "-x",
+            &sy.proxy_url(),
+            "--cacert",
+            ca.to_str().unwrap(),
             "https://api.anthropic.com/v1/messages",
-            "-H", "content-type: application/json",
-            "-H", &format!("x-api-key: {CLIENT_KEY}"),
-            "-H", "anthropic-version: 2023-06-01",
-            "-H", "anthropic-beta: fine-grained-tool-streaming-2025-05-14",
-            "-H", "user-agent: claude-cli/9.9 (test)",
-            "-H", "x-custom-trace: abc",
-            "-H", "connection: x-hop-header",
-            "-H", "x-hop-header: must-not-pass",
-            "-H", "keep-alive: timeout=5",
-            "-H", "proxy-authorization: Basic dGVzdDp0ZXN0",
-            "-d", &body,
+            "-H",
+            "content-type: application/json",
+            "-H",
+            &format!("x-api-key: {CLIENT_KEY}"),
+            "-H",
+            "anthropic-version: 2023-06-01",
+            "-H",
+            "anthropic-beta: fine-grained-tool-streaming-2025-05-14",
+            "-H",
+            "user-agent: claude-cli/9.9 (test)",
+            "-H",
+            "x-custom-trace: abc",
+            "-H",
+            "connection: x-hop-header",
+            "-H",
+            "x-hop-header: must-not-pass",
+            "-H",
+            "keep-alive: timeout=5",
+            "-H",
+            "proxy-authorization: Basic dGVzdDp0ZXN0",
+            "-d",
+            &body,
         ]);
         assert_eq!(code, 200, "{version}: {out} {err}");
         let reply: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(reply["type"], "message", "{out}");
         let got = fake.last_request().expect("provider got the request");
         assert_eq!(got.path, "/v1/messages");
-        assert_eq!(got.header("x-api-key"), Some(INJECTED), "configured key replaces the client's");
-        assert_eq!(got.header("anthropic-beta"), Some("fine-grained-tool-streaming-2025-05-14"));
+        assert_eq!(
+            got.header("x-api-key"),
+            Some(INJECTED),
+            "configured key replaces the client's"
+        );
+        assert_eq!(
+            got.header("anthropic-beta"),
+            Some("fine-grained-tool-streaming-2025-05-14")
+        );
         assert_eq!(got.header("anthropic-version"), Some("2023-06-01"));
         assert_eq!(got.header("user-agent"), Some("claude-cli/9.9 (test)"));
         assert_eq!(got.header("x-custom-trace"), Some("abc"));
-        for hop in ["keep-alive", "proxy-authorization", "proxy-connection", "connection"] {
-            assert_eq!(got.header(hop), None, "{version}: hop-by-hop {hop} leaked upstream");
+        for hop in [
+            "keep-alive",
+            "proxy-authorization",
+            "proxy-connection",
+            "connection",
+        ] {
+            assert_eq!(
+                got.header(hop),
+                None,
+                "{version}: hop-by-hop {hop} leaked upstream"
+            );
         }
         if version == "--http1.1" {
             // Only HTTP/1.1 has a Connection header to name it (curl drops it for h2).
-            assert_eq!(got.header("x-hop-header"), None, "a header named by Connection leaked upstream");
+            assert_eq!(
+                got.header("x-hop-header"),
+                None,
+                "a header named by Connection leaked upstream"
+            );
         }
         assert!(got.header("x-request-id").is_some(), "x-request-id added");
         assert_eq!(got.json.as_ref().unwrap()["model"], "claude-sonnet-4-5");
@@ -82,7 +117,10 @@ async fn curl_h1_and_h2_reach_the_provider_with_the_configured_key_and_clean_hea
         assert_eq!(line["model"], "claude-sonnet-4-5");
         assert_eq!(line["provider"], "anthropic");
         assert_eq!(line["status"], 200);
-        assert!(line["usage"]["input_tokens"].as_u64().unwrap() > 0, "{line}");
+        assert!(
+            line["usage"]["input_tokens"].as_u64().unwrap() > 0,
+            "{line}"
+        );
         assert!(line["request_body"].as_str().unwrap().contains("hello"));
     }
     assert_no_secrets(&sy, &[INJECTED, CLIENT_KEY, "dGVzdDp0ZXN0"]);
@@ -92,18 +130,28 @@ async fn curl_h1_and_h2_reach_the_provider_with_the_configured_key_and_clean_hea
 async fn without_a_configured_key_the_clients_own_credentials_pass() {
     let fake = FakeProvider::start().await;
     let sy = start(&fake);
-    let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let body =
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).to_string();
     let (code, out, err) = curl(&[
-        "-x", &sy.proxy_url(), "--cacert", sy.ca_pem().to_str().unwrap(),
+        "-x",
+        &sy.proxy_url(),
+        "--cacert",
+        sy.ca_pem().to_str().unwrap(),
         "https://api.openai.com/v1/chat/completions",
-        "-H", "content-type: application/json",
-        "-H", &format!("authorization: Bearer {CLIENT_BEARER}"),
-        "-d", &body,
+        "-H",
+        "content-type: application/json",
+        "-H",
+        &format!("authorization: Bearer {CLIENT_BEARER}"),
+        "-d",
+        &body,
     ]);
     assert_eq!(code, 200, "{out} {err}");
     let got = fake.last_request().unwrap();
     assert_eq!(got.path, "/v1/chat/completions");
-    assert_eq!(got.header("authorization"), Some(format!("Bearer {CLIENT_BEARER}").as_str()));
+    assert_eq!(
+        got.header("authorization"),
+        Some(format!("Bearer {CLIENT_BEARER}").as_str())
+    );
     let line = &sy.wait_audit(1)[0];
     assert_eq!(line["provider"], "openai");
     assert_eq!(line["credential"], "client");
@@ -113,30 +161,55 @@ async fn without_a_configured_key_the_clients_own_credentials_pass() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sse_events_arrive_with_their_gaps_and_usage_is_read_from_the_stream() {
     let fake = FakeProvider::start().await;
-    fake.push(Behavior::Drip { gap: Duration::from_millis(250), then: Box::new(Behavior::default()) });
+    fake.push(Behavior::Drip {
+        gap: Duration::from_millis(250),
+        then: Box::new(Behavior::default()),
+    });
     let sy = start(&fake);
     let mut client = client::intercepted_h1(sy.addr, "api.anthropic.com", &sy.ca_pem()).await;
     let body: serde_json::Value = serde_json::from_str(&messages_body(true)).unwrap();
-    let timed = client::post_timed(&mut client, "api.anthropic.com", "/v1/messages", &[("anthropic-version", "2023-06-01")], &body).await;
+    let timed = client::post_timed(
+        &mut client,
+        "api.anthropic.com",
+        "/v1/messages",
+        &[("anthropic-version", "2023-06-01")],
+        &body,
+    )
+    .await;
     assert_eq!(timed.status, 200);
-    assert!(timed.frames.len() >= 5, "events should arrive as separate frames, got {}", timed.frames.len());
+    assert!(
+        timed.frames.len() >= 5,
+        "events should arrive as separate frames, got {}",
+        timed.frames.len()
+    );
     let first = timed.frames.first().unwrap().0;
     let last = timed.frames.last().unwrap().0;
     // With a 250 ms gap between events, a buffered stream would deliver
     // everything at once; a streamed one spreads over at least a second.
-    assert!(last - first >= Duration::from_millis(750), "first {first:?}, last {last:?}: stream was buffered");
+    assert!(
+        last - first >= Duration::from_millis(750),
+        "first {first:?}, last {last:?}: stream was buffered"
+    );
     assert!(timed.body().contains("event: message_stop"));
     let line = &sy.wait_audit(1)[0];
     assert_eq!(line["stream"], true);
-    assert!(line["usage"]["output_tokens"].as_u64().unwrap() > 0, "{line}");
+    assert!(
+        line["usage"]["output_tokens"].as_u64().unwrap() > 0,
+        "{line}"
+    );
     assert!(line["ttfb_ms"].as_u64().unwrap() < line["duration_ms"].as_u64().unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_disconnects_mid_stream_cancels_and_is_audited() {
     let fake = FakeProvider::start().await;
-    let frames: Vec<String> = (0..40).map(|i| format!("data: {{\"n\":{i}}}\n\n")).collect();
-    fake.push(Behavior::Drip { gap: Duration::from_millis(250), then: Box::new(Behavior::RawSse(frames)) });
+    let frames: Vec<String> = (0..40)
+        .map(|i| format!("data: {{\"n\":{i}}}\n\n"))
+        .collect();
+    fake.push(Behavior::Drip {
+        gap: Duration::from_millis(250),
+        then: Box::new(Behavior::RawSse(frames)),
+    });
     let sy = start(&fake);
     let mut client = client::intercepted_h1(sy.addr, "api.openai.com", &sy.ca_pem()).await;
     let req = http::Request::post("/v1/chat/completions")
@@ -155,6 +228,12 @@ async fn a_client_that_disconnects_mid_stream_cancels_and_is_audited() {
     // The 40-event stream would take 10 s; the record comes as soon as the
     // client is gone.
     let line = &sy.wait_audit(1)[0];
-    assert!(line["error"].as_str().unwrap_or_default().contains("client disconnected"), "{line}");
+    assert!(
+        line["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("client disconnected"),
+        "{line}"
+    );
     assert!(line["duration_ms"].as_u64().unwrap() < 8000, "{line}");
 }

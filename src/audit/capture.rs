@@ -47,7 +47,11 @@ impl Capture {
         while !clean.is_char_boundary(cut) {
             cut -= 1;
         }
-        Some(format!("{}…[truncated, {} bytes]", &clean[..cut], self.total))
+        Some(format!(
+            "{}…[truncated, {} bytes]",
+            &clean[..cut],
+            self.total
+        ))
     }
 }
 

@@ -174,6 +174,10 @@ mod tests {
         assert!(text.starts_with("{\"old\":1}\n"));
         assert_eq!(auditor.dropped(), 0);
         auditor.record(Record::new(Kind::Gateway, "x".into()));
-        assert_eq!(auditor.dropped(), 1, "records after shutdown are counted as dropped");
+        assert_eq!(
+            auditor.dropped(),
+            1,
+            "records after shutdown are counted as dropped"
+        );
     }
 }

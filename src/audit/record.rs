@@ -141,9 +141,32 @@ mod tests {
     fn serialises_contract_fields_with_nulls() {
         let record = Record::new(Kind::Tunnel, "127.0.0.1:5".into());
         let json = serde_json::to_value(&record).unwrap();
-        for field in ["ts", "id", "kind", "client", "client_name", "host", "method", "path", "protocol", "model",
-            "route", "provider", "credential", "upstream_model", "status", "stream", "duration_ms", "ttfb_ms",
-            "request_bytes", "response_bytes", "usage", "error", "request_body", "response_body"] {
+        for field in [
+            "ts",
+            "id",
+            "kind",
+            "client",
+            "client_name",
+            "host",
+            "method",
+            "path",
+            "protocol",
+            "model",
+            "route",
+            "provider",
+            "credential",
+            "upstream_model",
+            "status",
+            "stream",
+            "duration_ms",
+            "ttfb_ms",
+            "request_bytes",
+            "response_bytes",
+            "usage",
+            "error",
+            "request_body",
+            "response_body",
+        ] {
             assert!(json.get(field).is_some(), "missing {field}");
         }
         assert_eq!(json["kind"], "tunnel");

@@ -40,13 +40,13 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
     }
     let Some(re) = patterns() else { return out };
     re.replace_all(&out, |caps: &regex::Captures<'_>| {
-            // Keep the field name of `"api_key": "…"` and `?key=…` matches.
-            match caps.iter().skip(1).flatten().next() {
-                Some(prefix) => format!("{}{MASK}", prefix.as_str()),
-                None => MASK.to_owned(),
-            }
-        })
-        .into_owned()
+        // Keep the field name of `"api_key": "…"` and `?key=…` matches.
+        match caps.iter().skip(1).flatten().next() {
+            Some(prefix) => format!("{}{MASK}", prefix.as_str()),
+            None => MASK.to_owned(),
+        }
+    })
+    .into_owned()
 }
 
 #[cfg(test)]
@@ -58,7 +58,13 @@ mod tests {
         assert!(patterns().is_some(), "the secret patterns must compile");
         let text = r#"{"echo":"my-custom-token-123","k":"sk-ant-api03-abcdefghijkl","auth":"Bearer abc.def-ghi","api_key": "zzz"} /v1/x?key=AIzaSyABCDEFGHIJKLMNOPQRSTUV&x=1"#;
         let out = redact(text, &["my-custom-token-123"]);
-        for leaked in ["my-custom-token-123", "sk-ant-api03", "abc.def-ghi", "zzz", "AIzaSy"] {
+        for leaked in [
+            "my-custom-token-123",
+            "sk-ant-api03",
+            "abc.def-ghi",
+            "zzz",
+            "AIzaSy",
+        ] {
             assert!(!out.contains(leaked), "{leaked} in {out}");
         }
         assert!(out.contains(r#""api_key": "[REDACTED]"#), "{out}");

@@ -75,7 +75,10 @@ impl UsageTap {
     }
 
     pub fn observe_value(&mut self, value: &Value) {
-        let kind = value.get("type").and_then(Value::as_str).unwrap_or_default();
+        let kind = value
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if matches!(kind, "message_stop" | "response.completed") {
             self.completed = true;
         }
@@ -162,7 +165,15 @@ event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_toke
 event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
         let (usage, done) = feed("text/event-stream; charset=utf-8", body, 7);
         let u = usage.unwrap();
-        assert_eq!((u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens), (25, 15, 7, 3));
+        assert_eq!(
+            (
+                u.input_tokens,
+                u.output_tokens,
+                u.cache_read_tokens,
+                u.cache_write_tokens
+            ),
+            (25, 15, 7, 3)
+        );
         assert!(done);
     }
 
@@ -171,7 +182,10 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
         let body = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":5,\"prompt_tokens_details\":{\"cached_tokens\":10}}}\n\ndata: [DONE]\n\n";
         let (usage, done) = feed("text/event-stream", body, 3);
         let u = usage.unwrap();
-        assert_eq!((u.input_tokens, u.cache_read_tokens, u.output_tokens), (20, 10, 5));
+        assert_eq!(
+            (u.input_tokens, u.cache_read_tokens, u.output_tokens),
+            (20, 10, 5)
+        );
         assert!(done);
     }
 
@@ -180,7 +194,15 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
         let body = r#"{"object":"response","usage":{"input_tokens":12,"input_tokens_details":{"cached_tokens":2},"output_tokens":9,"output_tokens_details":{"reasoning_tokens":4}}}"#;
         let (usage, _) = feed("application/json", body, 5);
         let u = usage.unwrap();
-        assert_eq!((u.input_tokens, u.cache_read_tokens, u.output_tokens, u.reasoning_tokens), (10, 2, 9, 4));
+        assert_eq!(
+            (
+                u.input_tokens,
+                u.cache_read_tokens,
+                u.output_tokens,
+                u.reasoning_tokens
+            ),
+            (10, 2, 9, 4)
+        );
     }
 
     #[test]

@@ -17,7 +17,13 @@ pub enum Store {
 }
 
 impl Store {
-    pub const ALL: [Store; 5] = [Store::Debian, Store::Rhel, Store::MacOs, Store::Nss, Store::Java];
+    pub const ALL: [Store; 5] = [
+        Store::Debian,
+        Store::Rhel,
+        Store::MacOs,
+        Store::Nss,
+        Store::Java,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -50,7 +56,9 @@ const NAME: &str = "switchyard-local-ca";
 
 fn quote(path: &Path) -> String {
     let s = path.display().to_string();
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c)) {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
+    {
         s
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
@@ -103,7 +111,10 @@ pub fn uninstall_commands(store: Store, cert: &Path) -> Vec<String> {
 
 /// Whether a store's commands need root.
 pub fn needs_root(store: Store) -> bool {
-    matches!(store, Store::Debian | Store::Rhel | Store::MacOs | Store::Java)
+    matches!(
+        store,
+        Store::Debian | Store::Rhel | Store::MacOs | Store::Java
+    )
 }
 
 #[cfg(test)]
@@ -115,7 +126,10 @@ mod tests {
         let cert = Path::new("/tmp/my state/ca.pem");
         for store in Store::ALL {
             let install = install_commands(store, cert).join("\n");
-            assert!(install.contains("'/tmp/my state/ca.pem'"), "{store:?}: {install}");
+            assert!(
+                install.contains("'/tmp/my state/ca.pem'"),
+                "{store:?}: {install}"
+            );
             assert!(!uninstall_commands(store, cert).is_empty());
         }
     }

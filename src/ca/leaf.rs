@@ -155,11 +155,19 @@ mod tests {
         let leaf = mint(&ca, "api.anthropic.com").unwrap();
         let cert = parse(&leaf.cert_der);
         let ca_cert = parse(&ca.cert_der);
-        assert_ne!(cert.public_key().raw, ca_cert.public_key().raw, "leaf must not reuse the CA key");
+        assert_ne!(
+            cert.public_key().raw,
+            ca_cert.public_key().raw,
+            "leaf must not reuse the CA key"
+        );
         assert_eq!(cert.issuer(), ca_cert.subject());
         let san = cert.subject_alternative_name().unwrap().unwrap();
-        assert_eq!(format!("{:?}", san.value.general_names), "[DNSName(\"api.anthropic.com\")]");
-        let days = (cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp()) / 86400;
+        assert_eq!(
+            format!("{:?}", san.value.general_names),
+            "[DNSName(\"api.anthropic.com\")]"
+        );
+        let days = (cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp())
+            / 86400;
         assert!(days <= LEAF_VALIDITY_DAYS + 1, "validity {days} days");
     }
 
@@ -169,7 +177,10 @@ mod tests {
         let leaf = mint(&ca, "127.0.0.1").unwrap();
         let cert = parse(&leaf.cert_der);
         let san = cert.subject_alternative_name().unwrap().unwrap();
-        assert_eq!(format!("{:?}", san.value.general_names), "[IPAddress([127, 0, 0, 1])]");
+        assert_eq!(
+            format!("{:?}", san.value.general_names),
+            "[IPAddress([127, 0, 0, 1])]"
+        );
     }
 
     #[test]

@@ -101,12 +101,11 @@ impl Authority {
             path: paths.key.clone(),
             reason: e.to_string(),
         })?;
-        let cert_der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_err(|e| {
-            CaError::BadCert {
+        let cert_der =
+            CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_err(|e| CaError::BadCert {
                 path: paths.cert.clone(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         let issuer = Issuer::from_ca_cert_der(&cert_der, key).map_err(|e| CaError::BadCert {
             path: paths.cert.clone(),
             reason: e.to_string(),
@@ -198,7 +197,10 @@ mod tests {
         assert_eq!(mode(&paths.cert), 0o644);
         assert_eq!(mode(paths.cert.parent().unwrap()), 0o700);
         let again = Authority::load_or_create(&paths).unwrap();
-        assert_eq!(ca.cert_der, again.cert_der, "second start must load, not recreate");
+        assert_eq!(
+            ca.cert_der, again.cert_der,
+            "second start must load, not recreate"
+        );
         let info = ca.info().unwrap();
         assert!(info.subject.contains(CA_COMMON_NAME));
         assert_eq!(info.sha256_fingerprint.len(), 32 * 3 - 1);
@@ -209,7 +211,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let paths = default_paths(dir.path());
         let first = Authority::init(&paths, false).unwrap();
-        assert!(matches!(Authority::init(&paths, false), Err(CaError::Exists(_))));
+        assert!(matches!(
+            Authority::init(&paths, false),
+            Err(CaError::Exists(_))
+        ));
         let forced = Authority::init(&paths, true).unwrap();
         assert_ne!(first.cert_der, forced.cert_der);
     }
@@ -220,6 +225,9 @@ mod tests {
         let paths = default_paths(dir.path());
         Authority::init(&paths, false).unwrap();
         std::fs::remove_file(&paths.key).unwrap();
-        assert!(matches!(Authority::load_or_create(&paths), Err(CaError::KeyMissing(_))));
+        assert!(matches!(
+            Authority::load_or_create(&paths),
+            Err(CaError::KeyMissing(_))
+        ));
     }
 }

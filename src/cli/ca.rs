@@ -11,7 +11,8 @@ pub fn run(cmd: CaCommand) -> Result<(), CliError> {
     match cmd {
         CaCommand::Init { config, force } => {
             let settings = load_settings(&config, Flags::default())?;
-            let ca = Authority::init(&settings.ca, force).map_err(|e| CliError::Runtime(e.to_string()))?;
+            let ca = Authority::init(&settings.ca, force)
+                .map_err(|e| CliError::Runtime(e.to_string()))?;
             print_info(&ca)
         }
         CaCommand::Show { config } => {
@@ -44,7 +45,10 @@ fn stores(args: &InstallArgs) -> Result<Vec<Store>, CliError> {
     let mut stores = Vec::new();
     if args.system {
         stores.push(Store::detect_system().ok_or_else(|| {
-            CliError::Runtime("cannot tell which system trust store this OS uses; see `ca install --dry-run`".into())
+            CliError::Runtime(
+                "cannot tell which system trust store this OS uses; see `ca install --dry-run`"
+                    .into(),
+            )
         })?);
     }
     if args.nss {
@@ -58,7 +62,8 @@ fn stores(args: &InstallArgs) -> Result<Vec<Store>, CliError> {
 
 fn trust(args: InstallArgs, install: bool) -> Result<(), CliError> {
     let settings = load_settings(&args.config, Flags::default())?;
-    let ca = Authority::load_or_create(&settings.ca).map_err(|e| CliError::Runtime(e.to_string()))?;
+    let ca =
+        Authority::load_or_create(&settings.ca).map_err(|e| CliError::Runtime(e.to_string()))?;
     let cert = ca.paths.cert.as_path();
     let mut chosen = stores(&args)?;
     if chosen.is_empty() && !args.dry_run {
@@ -115,7 +120,15 @@ fn execute(store: Store, cert: &Path, install: bool) -> Result<(), CliError> {
             return Err(CliError::Runtime(format!("`{line}` failed ({status})")));
         }
     }
-    println!("{} {}", if install { "installed into" } else { "removed from" }, store.label());
+    println!(
+        "{} {}",
+        if install {
+            "installed into"
+        } else {
+            "removed from"
+        },
+        store.label()
+    );
     Ok(())
 }
 
@@ -131,6 +144,10 @@ fn is_root() -> bool {
     // SAFETY-free check: root's home-independent uid from /proc.
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(cfg!(target_os = "macos") && std::env::var("USER").as_deref() == Ok("root"))
 }

@@ -32,7 +32,11 @@ fn client_addr(listen: SocketAddr) -> SocketAddr {
     addr
 }
 
-pub fn exports(settings: &Settings, addr: SocketAddr, bundle: &std::path::Path) -> Vec<(String, String)> {
+pub fn exports(
+    settings: &Settings,
+    addr: SocketAddr,
+    bundle: &std::path::Path,
+) -> Vec<(String, String)> {
     let proxy = format!("http://{addr}");
     let no_proxy = "localhost,127.0.0.1,::1".to_owned();
     let ca = settings.ca.cert.display().to_string();
@@ -57,7 +61,10 @@ pub fn exports(settings: &Settings, addr: SocketAddr, bundle: &std::path::Path) 
 fn line(shell: Shell, key: &str, value: &str) -> String {
     match shell {
         Shell::Bash | Shell::Zsh => format!("export {key}='{}'", value.replace('\'', r"'\''")),
-        Shell::Fish => format!("set -gx {key} '{}'", value.replace('\\', r"\\").replace('\'', r"\'")),
+        Shell::Fish => format!(
+            "set -gx {key} '{}'",
+            value.replace('\\', r"\\").replace('\'', r"\'")
+        ),
         Shell::Powershell => format!("$env:{key} = '{}'", value.replace('\'', "''")),
     }
 }

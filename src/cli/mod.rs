@@ -12,7 +12,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::{ConfigError, Env, Flags, Settings};
 
 #[derive(Debug, Parser)]
-#[command(name = "switchyard", version, about = "A TLS-intercepting forward proxy and gateway for AI traffic")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "A TLS-intercepting forward proxy and gateway for AI traffic"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

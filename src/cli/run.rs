@@ -28,7 +28,11 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
             tracing::warn!(error = %e, "cannot write the CA bundle");
         }
         let mut out = std::io::stdout();
-        let _ = writeln!(out, "switchyard listening on http://{}", server.local_addr());
+        let _ = writeln!(
+            out,
+            "switchyard listening on http://{}",
+            server.local_addr()
+        );
         let _ = out.flush();
         server.run(shutdown_signal()).await;
         Ok(())
@@ -54,7 +58,13 @@ pub fn check(args: ConfigArgs) -> Result<(), CliError> {
     for p in &settings.providers {
         let creds: Vec<_> = p.credentials.iter().map(|c| c.name.as_str()).collect();
         let implicit = if p.implicit { " (implicit)" } else { "" };
-        println!("  {:<12} {:<12} {} [{}]{implicit}", p.name, p.kind.name(), p.base_url, creds.join(", "));
+        println!(
+            "  {:<12} {:<12} {} [{}]{implicit}",
+            p.name,
+            p.kind.name(),
+            p.base_url,
+            creds.join(", ")
+        );
     }
     Ok(())
 }
@@ -64,7 +74,10 @@ fn init_logging(level: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .with_writer(std::io::stderr)
         .try_init();
 }

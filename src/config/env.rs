@@ -115,7 +115,10 @@ mod tests {
         let text = "# comment\n\nexport A=1\nB = \"two words\"\nC='x#y' \nD=plain # trailing\n";
         let vars = parse_env_file(Path::new("f"), text).unwrap();
         let want = [("A", "1"), ("B", "two words"), ("C", "x#y"), ("D", "plain")];
-        let want: Vec<_> = want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let want: Vec<_> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         assert_eq!(vars, want);
     }
 

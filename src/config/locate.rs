@@ -51,6 +51,10 @@ mod tests {
         assert_eq!(line_of(TEXT, "providers.groq.base_url"), Some(4));
         assert_eq!(line_of(TEXT, "routes.1.model"), Some(9));
         assert_eq!(line_of(TEXT, "providers.groq.kind"), Some(3));
-        assert_eq!(line_of(TEXT, "providers.groq.api_key_env"), Some(2), "falls back to the table header");
+        assert_eq!(
+            line_of(TEXT, "providers.groq.api_key_env"),
+            Some(2),
+            "falls back to the table header"
+        );
     }
 }

@@ -231,7 +231,10 @@ impl Resolver<'_> {
             None | Some("json") => ErrorFormat::Json,
             Some("text") => ErrorFormat::Text,
             Some(other) => {
-                return Err(self.invalid("errors.format", format!("expected \"json\" or \"text\", got {other:?}")))
+                return Err(self.invalid(
+                    "errors.format",
+                    format!("expected \"json\" or \"text\", got {other:?}"),
+                ))
             }
         };
         let t = &file.timeouts;
@@ -303,13 +306,22 @@ impl Resolver<'_> {
         }
     }
 
-    fn intercept(&self, file: &FileConfig, providers: &[std::sync::Arc<ProviderSpec>]) -> Vec<String> {
+    fn intercept(
+        &self,
+        file: &FileConfig,
+        providers: &[std::sync::Arc<ProviderSpec>],
+    ) -> Vec<String> {
         let mut hosts: Vec<String> = match &file.intercept.hosts {
             Some(list) => list.clone(),
             None => DEFAULT_INTERCEPT.iter().map(|s| s.to_string()).collect(),
         };
         // A provider's hosts are only useful intercepted, so they always are.
-        hosts.extend(providers.iter().filter(|p| !p.implicit).flat_map(|p| p.hosts.clone()));
+        hosts.extend(
+            providers
+                .iter()
+                .filter(|p| !p.implicit)
+                .flat_map(|p| p.hosts.clone()),
+        );
         let mut hosts: Vec<String> = hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect();
         hosts.sort();
         hosts.dedup();
@@ -332,16 +344,25 @@ impl Resolver<'_> {
         })?;
         proxy.ca = match self.env.get("SWITCHYARD_UPSTREAM_PROXY_CA") {
             Some(p) => Some(PathBuf::from(p)),
-            None => section.and_then(|s| s.ca.as_deref()).map(|p| self.file_path(p)),
+            None => section
+                .and_then(|s| s.ca.as_deref())
+                .map(|p| self.file_path(p)),
         };
         proxy.no_proxy = match self.env.get("SWITCHYARD_NO_PROXY") {
-            Some(list) => list.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+            Some(list) => list
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
             None => section.map(|s| s.no_proxy.clone()).unwrap_or_default(),
         };
         Ok(Some(proxy))
     }
 
-    fn headers(&self, file: &FileConfig) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, ConfigError> {
+    fn headers(
+        &self,
+        file: &FileConfig,
+    ) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, ConfigError> {
         file.headers
             .iter()
             .map(|(name, value)| {
@@ -355,7 +376,10 @@ impl Resolver<'_> {
             .collect()
     }
 
-    fn providers(&self, file: &FileConfig) -> Result<Vec<std::sync::Arc<ProviderSpec>>, ConfigError> {
+    fn providers(
+        &self,
+        file: &FileConfig,
+    ) -> Result<Vec<std::sync::Arc<ProviderSpec>>, ConfigError> {
         let mut providers = Vec::new();
         for (name, entry) in &file.providers {
             providers.push(std::sync::Arc::new(self.provider(name, entry)?));
@@ -368,15 +392,27 @@ impl Resolver<'_> {
         Ok(providers)
     }
 
-    fn provider(&self, name: &str, entry: &file::ProviderEntry) -> Result<ProviderSpec, ConfigError> {
+    fn provider(
+        &self,
+        name: &str,
+        entry: &file::ProviderEntry,
+    ) -> Result<ProviderSpec, ConfigError> {
         let key = |field: &str| format!("providers.{name}.{field}");
         let kind_name = match (&entry.kind, name) {
             (Some(k), _) => k.as_str(),
             (None, "anthropic" | "openai") => name,
-            (None, _) => return Err(self.invalid(&key("kind"), "missing; one of anthropic, openai, openai_chat, proxy")),
+            (None, _) => {
+                return Err(self.invalid(
+                    &key("kind"),
+                    "missing; one of anthropic, openai, openai_chat, proxy",
+                ))
+            }
         };
         let kind = ProviderKind::parse(kind_name).ok_or_else(|| {
-            self.invalid(&key("kind"), format!("unknown kind {kind_name:?}; one of anthropic, openai, openai_chat, proxy"))
+            self.invalid(
+                &key("kind"),
+                format!("unknown kind {kind_name:?}; one of anthropic, openai, openai_chat, proxy"),
+            )
         })?;
         let base_url = match (&entry.base_url, ProviderSpec::implicit(name)) {
             (Some(url), _) => url.trim_end_matches('/').to_owned(),
@@ -386,7 +422,11 @@ impl Resolver<'_> {
         check_base_url(&base_url).map_err(|m| self.invalid(&key("base_url"), m))?;
         let mut hosts = entry.hosts.clone();
         if hosts.is_empty() {
-            hosts.extend(ProviderSpec::implicit(name).map(|p| p.hosts).unwrap_or_default());
+            hosts.extend(
+                ProviderSpec::implicit(name)
+                    .map(|p| p.hosts)
+                    .unwrap_or_default(),
+            );
         }
         Ok(ProviderSpec {
             name: name.to_owned(),
@@ -399,7 +439,11 @@ impl Resolver<'_> {
         })
     }
 
-    fn credentials(&self, provider: &str, entry: &file::ProviderEntry) -> Result<Vec<CredentialSpec>, ConfigError> {
+    fn credentials(
+        &self,
+        provider: &str,
+        entry: &file::ProviderEntry,
+    ) -> Result<Vec<CredentialSpec>, ConfigError> {
         let short_form = entry.api_key_env.is_some() || entry.api_key.is_some();
         if short_form && !entry.credentials.is_empty() {
             return Err(self.invalid(
@@ -408,9 +452,17 @@ impl Resolver<'_> {
             ));
         }
         if entry.credentials.is_empty() {
-            let key = self.secret(&format!("providers.{provider}"), &entry.api_key_env, &entry.api_key)?;
+            let key = self.secret(
+                &format!("providers.{provider}"),
+                &entry.api_key_env,
+                &entry.api_key,
+            )?;
             return Ok(vec![CredentialSpec {
-                name: if key.is_some() { "default".into() } else { "client".into() },
+                name: if key.is_some() {
+                    "default".into()
+                } else {
+                    "client".into()
+                },
                 key,
                 rpm: entry.rpm,
                 tpm: entry.tpm,
@@ -423,7 +475,10 @@ impl Resolver<'_> {
             .map(|(i, c)| {
                 let path = format!("providers.{provider}.credentials.{i}");
                 Ok(CredentialSpec {
-                    name: c.name.clone().unwrap_or_else(|| format!("{provider}-{}", i + 1)),
+                    name: c
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("{provider}-{}", i + 1)),
                     key: self.secret(&path, &c.api_key_env, &c.api_key)?,
                     rpm: c.rpm.or(entry.rpm),
                     tpm: c.tpm.or(entry.tpm),
@@ -432,9 +487,17 @@ impl Resolver<'_> {
             .collect()
     }
 
-    fn secret(&self, path: &str, env_name: &Option<String>, inline: &Option<String>) -> Result<Option<Secret>, ConfigError> {
+    fn secret(
+        &self,
+        path: &str,
+        env_name: &Option<String>,
+        inline: &Option<String>,
+    ) -> Result<Option<Secret>, ConfigError> {
         match (env_name, inline) {
-            (Some(_), Some(_)) => Err(self.invalid(&format!("{path}.api_key"), "set api_key_env or api_key, not both")),
+            (Some(_), Some(_)) => Err(self.invalid(
+                &format!("{path}.api_key"),
+                "set api_key_env or api_key, not both",
+            )),
             (Some(var), None) => match self.env.get(var) {
                 Some(value) => Ok(Some(Secret::new(value))),
                 None => Err(self.invalid(
@@ -464,9 +527,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("switchyard.toml");
         std::fs::write(&path, text).unwrap();
-        let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        env.push(("SWITCHYARD_STATE_DIR".into(), dir.path().join("state").display().to_string()));
-        let flags = Flags { config: Some(path), ..flags };
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.push((
+            "SWITCHYARD_STATE_DIR".into(),
+            dir.path().join("state").display().to_string(),
+        ));
+        let flags = Flags {
+            config: Some(path),
+            ..flags
+        };
         Settings::load(&flags, &Env::from_pairs(env))
     }
 
@@ -477,17 +549,29 @@ mod tests {
         assert_eq!(s.intercept, vec!["api.anthropic.com", "api.openai.com"]);
         let names: Vec<_> = s.providers.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["anthropic", "openai"]);
-        assert!(s.providers.iter().all(|p| p.implicit && p.credentials[0].key.is_none()));
+        assert!(s
+            .providers
+            .iter()
+            .all(|p| p.implicit && p.credentials[0].key.is_none()));
         assert!(s.audit.path.ends_with("state/audit.jsonl"));
     }
 
     #[test]
     fn precedence_is_flag_then_env_then_file() {
         let text = "listen = \"127.0.0.1:1111\"\n";
-        assert_eq!(load(text, &[], Flags::default()).unwrap().listen.port(), 1111);
+        assert_eq!(
+            load(text, &[], Flags::default()).unwrap().listen.port(),
+            1111
+        );
         let env = [("SWITCHYARD_LISTEN", "127.0.0.1:2222")];
-        assert_eq!(load(text, &env, Flags::default()).unwrap().listen.port(), 2222);
-        let flags = Flags { listen: Some("127.0.0.1:3333".into()), ..Flags::default() };
+        assert_eq!(
+            load(text, &env, Flags::default()).unwrap().listen.port(),
+            2222
+        );
+        let flags = Flags {
+            listen: Some("127.0.0.1:3333".into()),
+            ..Flags::default()
+        };
         assert_eq!(load(text, &env, flags).unwrap().listen.port(), 3333);
     }
 
@@ -497,11 +581,22 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains(":3:") && msg.contains("`listen`"), "{msg}");
 
-        let err = load("[providers.x]\nkind = \"openai_chat\"\nbase_url = \"ftp://x\"\n", &[], Flags::default()).unwrap_err();
-        assert!(err.to_string().contains(":3: `providers.x.base_url`"), "{err}");
+        let err = load(
+            "[providers.x]\nkind = \"openai_chat\"\nbase_url = \"ftp://x\"\n",
+            &[],
+            Flags::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains(":3: `providers.x.base_url`"),
+            "{err}"
+        );
 
         let err = load("[audit]\nmax_body = 3\n", &[], Flags::default()).unwrap_err();
-        assert!(err.to_string().contains(":2:") && err.to_string().contains("max_body"), "{err}");
+        assert!(
+            err.to_string().contains(":2:") && err.to_string().contains("max_body"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -509,7 +604,10 @@ mod tests {
         let text = "[providers.openai]\nkind = \"openai\"\napi_key_env = \"MY_KEY\"\n";
         let s = load(text, &[("MY_KEY", "sk-test")], Flags::default()).unwrap();
         let openai = s.providers.iter().find(|p| p.name == "openai").unwrap();
-        assert_eq!(openai.credentials[0].key.as_ref().map(|k| k.expose()), Some("sk-test"));
+        assert_eq!(
+            openai.credentials[0].key.as_ref().map(|k| k.expose()),
+            Some("sk-test")
+        );
         assert_eq!(openai.base_url, "https://api.openai.com/v1");
         let err = load(text, &[], Flags::default()).unwrap_err();
         assert!(err.to_string().contains("MY_KEY is not set"), "{err}");
@@ -520,13 +618,19 @@ mod tests {
     fn provider_hosts_are_intercepted() {
         let text = "[providers.gem]\nkind = \"proxy\"\nbase_url = \"http://127.0.0.1:9/v1\"\nhosts = [\"Generativelanguage.googleapis.com\"]\n";
         let s = load(text, &[], Flags::default()).unwrap();
-        assert!(s.intercept.contains(&"generativelanguage.googleapis.com".to_string()));
+        assert!(s
+            .intercept
+            .contains(&"generativelanguage.googleapis.com".to_string()));
     }
 
     #[test]
     fn the_contract_example_config_is_accepted() {
         let text = include_str!("../../tests/data/contract-example.toml");
-        let env = [("ANTHROPIC_API_KEY", "a"), ("OPENAI_API_KEY", "b"), ("GROQ_API_KEY", "c")];
+        let env = [
+            ("ANTHROPIC_API_KEY", "a"),
+            ("OPENAI_API_KEY", "b"),
+            ("GROQ_API_KEY", "c"),
+        ];
         let s = load(text, &env, Flags::default()).unwrap();
         assert!(s.upstream_proxy.is_some());
         assert_eq!(s.providers.len(), 4);

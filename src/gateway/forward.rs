@@ -25,7 +25,12 @@ pub struct Outbound {
 
 /// Sends `out` to `target`, returning the client's response. The audit
 /// record is filed when the response body ends.
-pub async fn send(mut ctx: Ctx, protocol: Option<Protocol>, target: &Target, out: Outbound) -> Response<Body> {
+pub async fn send(
+    mut ctx: Ctx,
+    protocol: Option<Protocol>,
+    target: &Target,
+    out: Outbound,
+) -> Response<Body> {
     let request_capture = out.request_capture.clone();
     let request = match build(&mut ctx, target, out) {
         Ok(r) => r,
@@ -47,7 +52,10 @@ pub async fn send(mut ctx: Ctx, protocol: Option<Protocol>, target: &Target, out
     ctx.record.status = Some(response.status().as_u16());
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    let content_type = parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     let finisher = Finisher {
         usage: UsageTap::new(content_type),
         capture: Capture::new(ctx.app.settings.audit.max_body_bytes),
@@ -70,7 +78,9 @@ fn build(ctx: &mut Ctx, target: &Target, out: Outbound) -> Result<Request<Body>,
         let credential = provider.credentials.get(*credential);
         ctx.record.provider = Some(provider.name.clone());
         ctx.record.credential = credential.map(|c| c.name.clone());
-        provider.kind.inject_auth(&mut headers, credential.and_then(|c| c.key.as_ref()));
+        provider
+            .kind
+            .inject_auth(&mut headers, credential.and_then(|c| c.key.as_ref()));
     }
     for (name, value) in &ctx.app.settings.headers {
         headers.insert(name.clone(), value.clone());
@@ -86,7 +96,10 @@ fn build(ctx: &mut Ctx, target: &Target, out: Outbound) -> Result<Request<Body>,
         }
     };
     ctx.record.request_id = Some(request_id);
-    let uri: http::Uri = out.url.parse().map_err(|_| format!("cannot build an upstream URL from {:?}", out.url))?;
+    let uri: http::Uri = out
+        .url
+        .parse()
+        .map_err(|_| format!("cannot build an upstream URL from {:?}", out.url))?;
     let mut request = Request::builder()
         .method(out.method)
         .uri(uri)

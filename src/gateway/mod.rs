@@ -64,7 +64,12 @@ pub struct Ctx {
 }
 
 /// Entry point for every proxied request.
-pub async fn handle(app: Arc<App>, door: Door, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(
+    app: Arc<App>,
+    door: Door,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let protocol = (req.method() == Method::POST)
         .then(|| Protocol::from_path(req.uri().path()))
         .flatten();
@@ -76,13 +81,20 @@ pub async fn handle(app: Arc<App>, door: Door, peer: SocketAddr, req: Request<In
     let mut record = Record::new(kind, peer.to_string());
     record.method = Some(req.method().to_string());
     record.path = Some(crate::audit::redact::redact(
-        req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+        req.uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/"),
         &[],
     ));
     record.host = match &door {
         Door::Intercept { host, .. } => Some(host.clone()),
         Door::Plain => req.uri().host().map(str::to_owned),
-        Door::Gateway => req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned),
+        Door::Gateway => req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned),
     };
     record.user_agent = req
         .headers()
@@ -105,7 +117,12 @@ pub async fn handle(app: Arc<App>, door: Door, peer: SocketAddr, req: Request<In
 
 impl Ctx {
     /// Answers with switchyard's own error and files the record.
-    pub fn reject(mut self, protocol: Option<Protocol>, status: StatusCode, message: &str) -> Response<Body> {
+    pub fn reject(
+        mut self,
+        protocol: Option<Protocol>,
+        status: StatusCode,
+        message: &str,
+    ) -> Response<Body> {
         self.record.status = Some(status.as_u16());
         self.record.error = Some(message.to_owned());
         if self.record.provider.is_none() {
@@ -127,24 +144,47 @@ async fn api_call(mut ctx: Ctx, protocol: Protocol, req: Request<Incoming>) -> R
             return ctx.reject(Some(protocol), StatusCode::PAYLOAD_TOO_LARGE, &msg);
         }
         Err(BodyError::Read(e)) => {
-            return ctx.reject(Some(protocol), StatusCode::BAD_REQUEST, &format!("cannot read request body: {e}"))
+            return ctx.reject(
+                Some(protocol),
+                StatusCode::BAD_REQUEST,
+                &format!("cannot read request body: {e}"),
+            )
         }
     };
     let json: Value = match serde_json::from_slice(&bytes) {
         Ok(v @ Value::Object(_)) => v,
-        Ok(_) => return ctx.reject(Some(protocol), StatusCode::BAD_REQUEST, "request body must be a JSON object"),
+        Ok(_) => {
+            return ctx.reject(
+                Some(protocol),
+                StatusCode::BAD_REQUEST,
+                "request body must be a JSON object",
+            )
+        }
         Err(e) => {
-            return ctx.reject(Some(protocol), StatusCode::BAD_REQUEST, &format!("request body is not valid JSON: {e}"))
+            return ctx.reject(
+                Some(protocol),
+                StatusCode::BAD_REQUEST,
+                &format!("request body is not valid JSON: {e}"),
+            )
         }
     };
     let Some(model) = json.get("model").and_then(Value::as_str).map(str::to_owned) else {
-        return ctx.reject(Some(protocol), StatusCode::BAD_REQUEST, "request body has no \"model\" string");
+        return ctx.reject(
+            Some(protocol),
+            StatusCode::BAD_REQUEST,
+            "request body has no \"model\" string",
+        );
     };
     ctx.record.model = Some(model.clone());
     ctx.record.stream = json.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let mut capture = Capture::new(ctx.app.settings.audit.max_body_bytes);
     capture.push(&bytes);
-    let secrets: Vec<&str> = ctx.secrets.iter().chain(ctx.app.secrets()).map(String::as_str).collect();
+    let secrets: Vec<&str> = ctx
+        .secrets
+        .iter()
+        .chain(ctx.app.secrets())
+        .map(String::as_str)
+        .collect();
     ctx.record.request_body = capture.text(&secrets);
     ctx.record.request_bytes = bytes.len() as u64;
 
@@ -154,7 +194,14 @@ async fn api_call(mut ctx: Ctx, protocol: Protocol, req: Request<Incoming>) -> R
     };
     let url = match &target {
         Target::Provider(p, _) => p.endpoint_url(protocol, parts.uri.query()),
-        Target::Origin(base) => format!("{base}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")),
+        Target::Origin(base) => format!(
+            "{base}{}",
+            parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/")
+        ),
     };
     let mut headers = parts.headers;
     // Compressed responses could not be read for usage; ask for identity.
@@ -176,13 +223,22 @@ async fn passthrough(ctx: Ctx, req: Request<Incoming>) -> Response<Body> {
         Ok(t) => t,
         Err(msg) => return ctx.reject(None, StatusCode::BAD_GATEWAY, &msg),
     };
-    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     let url = match &target {
         Target::Provider(p, _) => p.passthrough_url(path),
         Target::Origin(base) => format!("{base}{path}"),
     };
-    let capture = Arc::new(std::sync::Mutex::new(Capture::new(ctx.app.settings.audit.max_body_bytes)));
-    let body = crate::body::boxed(tap::CountingBody::new(crate::body::boxed(body), capture.clone()));
+    let capture = Arc::new(std::sync::Mutex::new(Capture::new(
+        ctx.app.settings.audit.max_body_bytes,
+    )));
+    let body = crate::body::boxed(tap::CountingBody::new(
+        crate::body::boxed(body),
+        capture.clone(),
+    ));
     let outbound = forward::Outbound {
         method: parts.method,
         url,
@@ -198,13 +254,18 @@ async fn passthrough(ctx: Ctx, req: Request<Incoming>) -> Response<Body> {
 fn select_target(ctx: &Ctx, protocol: Option<Protocol>, uri: &http::Uri) -> Result<Target, String> {
     let app = &ctx.app;
     if let Some(name) = &app.settings.single_provider {
-        let p = app.provider(name).ok_or_else(|| format!("provider {name:?} is not configured"))?;
+        let p = app
+            .provider(name)
+            .ok_or_else(|| format!("provider {name:?} is not configured"))?;
         return Ok(Target::Provider(p, 0));
     }
     match &ctx.door {
         Door::Intercept { host, port } => Ok(match app.provider_for_host(host) {
             Some(p) => Target::Provider(p, 0),
-            None => Target::Origin(format!("https://{}", crate::upstream::authority(host, *port))),
+            None => Target::Origin(format!(
+                "https://{}",
+                crate::upstream::authority(host, *port)
+            )),
         }),
         Door::Plain => match (uri.scheme_str(), uri.authority()) {
             (Some("http"), Some(authority)) => Ok(Target::Origin(format!("http://{authority}"))),
@@ -227,7 +288,14 @@ fn select_target(ctx: &Ctx, protocol: Option<Protocol>, uri: &http::Uri) -> Resu
 /// and use `/v1/messages/…` paths (count_tokens); everything else is OpenAI.
 fn native_guess(ctx: &Ctx) -> &'static str {
     let path = ctx.record.path.as_deref().unwrap_or_default();
-    if path.starts_with("/v1/messages") || path.starts_with("/messages") || ctx.record.user_agent.as_deref().is_some_and(|ua| ua.contains("claude")) {
+    if path.starts_with("/v1/messages")
+        || path.starts_with("/messages")
+        || ctx
+            .record
+            .user_agent
+            .as_deref()
+            .is_some_and(|ua| ua.contains("claude"))
+    {
         "anthropic"
     } else {
         "openai"

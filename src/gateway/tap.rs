@@ -56,7 +56,11 @@ impl Finisher {
             r.request_body = request.text(&secrets);
         }
         r.stream = r.stream || self.usage.is_stream();
-        r.error = r.error.take().or(error).map(|e| crate::audit::redact::redact(&e, &secrets));
+        r.error = r
+            .error
+            .take()
+            .or(error)
+            .map(|e| crate::audit::redact::redact(&e, &secrets));
         r.usage = self.usage.finish();
         self.app.auditor.record(self.record);
     }
@@ -96,7 +100,10 @@ impl HttpBody for TapBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
@@ -161,7 +168,10 @@ impl HttpBody for CountingBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled {
             if let (Some(data), Ok(mut c)) = (frame.data_ref(), self.capture.lock()) {

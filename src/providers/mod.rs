@@ -148,8 +148,15 @@ impl ProviderSpec {
 
     /// The upstream URL for an API call of `protocol`.
     pub fn endpoint_url(&self, protocol: Protocol, query: Option<&str>) -> String {
-        let version = if self.kind.base_includes_version() { "" } else { "/v1" };
-        with_query(format!("{}{version}{}", self.base_url, protocol.endpoint()), query)
+        let version = if self.kind.base_includes_version() {
+            ""
+        } else {
+            "/v1"
+        };
+        with_query(
+            format!("{}{version}{}", self.base_url, protocol.endpoint()),
+            query,
+        )
     }
 
     /// The upstream URL for any other client path (passthrough). A `/v1`
@@ -188,12 +195,27 @@ mod tests {
     #[test]
     fn endpoint_urls_follow_each_sdk_convention() {
         let a = spec(ProviderKind::Anthropic, "http://127.0.0.1:9");
-        assert_eq!(a.endpoint_url(Protocol::AnthropicMessages, None), "http://127.0.0.1:9/v1/messages");
+        assert_eq!(
+            a.endpoint_url(Protocol::AnthropicMessages, None),
+            "http://127.0.0.1:9/v1/messages"
+        );
         let o = spec(ProviderKind::OpenAi, "https://api.openai.com/v1");
-        assert_eq!(o.endpoint_url(Protocol::OpenAiChat, Some("x=1")), "https://api.openai.com/v1/chat/completions?x=1");
-        assert_eq!(o.passthrough_url("/v1/files?limit=2"), "https://api.openai.com/v1/files?limit=2");
-        assert_eq!(o.passthrough_url("/health"), "https://api.openai.com/v1/health");
-        assert_eq!(a.passthrough_url("/v1/messages/count_tokens"), "http://127.0.0.1:9/v1/messages/count_tokens");
+        assert_eq!(
+            o.endpoint_url(Protocol::OpenAiChat, Some("x=1")),
+            "https://api.openai.com/v1/chat/completions?x=1"
+        );
+        assert_eq!(
+            o.passthrough_url("/v1/files?limit=2"),
+            "https://api.openai.com/v1/files?limit=2"
+        );
+        assert_eq!(
+            o.passthrough_url("/health"),
+            "https://api.openai.com/v1/health"
+        );
+        assert_eq!(
+            a.passthrough_url("/v1/messages/count_tokens"),
+            "http://127.0.0.1:9/v1/messages/count_tokens"
+        );
     }
 
     #[test]
@@ -209,7 +231,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-api-key", HeaderValue::from_static("client"));
         ProviderKind::OpenAi.inject_auth(&mut h, None);
-        assert_eq!(h["x-api-key"], "client", "no configured key: client auth passes");
+        assert_eq!(
+            h["x-api-key"], "client",
+            "no configured key: client auth passes"
+        );
         ProviderKind::OpenAi.inject_auth(&mut h, Some(&Secret::new("sk-cfg")));
         assert_eq!(h[AUTHORIZATION], "Bearer sk-cfg");
         assert!(!h.contains_key("x-api-key"));
@@ -219,7 +244,13 @@ mod tests {
     fn kinds_speak_their_protocols() {
         assert!(ProviderKind::OpenAi.speaks(Protocol::OpenAiResponses));
         assert!(!ProviderKind::OpenAiChat.speaks(Protocol::OpenAiResponses));
-        assert_eq!(ProviderKind::OpenAiChat.target_protocol(Protocol::AnthropicMessages), Protocol::OpenAiChat);
-        assert_eq!(ProviderKind::Anthropic.target_protocol(Protocol::OpenAiChat), Protocol::AnthropicMessages);
+        assert_eq!(
+            ProviderKind::OpenAiChat.target_protocol(Protocol::AnthropicMessages),
+            Protocol::OpenAiChat
+        );
+        assert_eq!(
+            ProviderKind::Anthropic.target_protocol(Protocol::OpenAiChat),
+            Protocol::AnthropicMessages
+        );
     }
 }

@@ -18,11 +18,17 @@ use crate::upstream::Body;
 /// The CONNECT target, `host:port` with 443 as the default port.
 pub fn target(req: &Request<Incoming>) -> Option<(String, u16)> {
     let authority = req.uri().authority()?;
-    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     if host.is_empty() {
         return None;
     }
-    Some((host.to_ascii_lowercase(), authority.port_u16().unwrap_or(443)))
+    Some((
+        host.to_ascii_lowercase(),
+        authority.port_u16().unwrap_or(443),
+    ))
 }
 
 pub async fn handle(app: Arc<App>, peer: SocketAddr, mut req: Request<Incoming>) -> Response<Body> {
@@ -56,7 +62,10 @@ pub async fn handle(app: Arc<App>, peer: SocketAddr, mut req: Request<Incoming>)
             ok()
         }
         Err(e) => {
-            let message = format!("cannot reach {}: {e}", crate::upstream::authority(&host, port));
+            let message = format!(
+                "cannot reach {}: {e}",
+                crate::upstream::authority(&host, port)
+            );
             tracing::info!(%host, port, error = %e, "tunnel target unreachable");
             let mut record = super::tunnel::record(peer, &host, port);
             record.status = Some(502);

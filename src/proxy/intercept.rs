@@ -22,7 +22,10 @@ pub async fn serve(app: Arc<App>, peer: SocketAddr, upgraded: Upgraded, host: St
             return;
         }
     };
-    let sni = start.client_hello().server_name().map(str::to_ascii_lowercase);
+    let sni = start
+        .client_hello()
+        .server_name()
+        .map(str::to_ascii_lowercase);
     if sni.as_deref().is_some_and(|sni| sni != host) {
         tracing::warn!(%host, sni = ?sni, "TLS SNI differs from the CONNECT host; serving the CONNECT host");
     }

@@ -40,7 +40,11 @@ impl Server {
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
         let app = Arc::new(App::new(settings)?);
-        Ok(Server { app, listener, addr })
+        Ok(Server {
+            app,
+            listener,
+            addr,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -79,8 +83,14 @@ impl Server {
         app.shutdown.cancel();
         app.tasks.close();
         let deadline = app.settings.timeouts.shutdown;
-        if tokio::time::timeout(deadline, app.tasks.wait()).await.is_err() {
-            tracing::warn!(deadline_secs = deadline.as_secs(), "drain deadline passed; closing the rest");
+        if tokio::time::timeout(deadline, app.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                deadline_secs = deadline.as_secs(),
+                "drain deadline passed; closing the rest"
+            );
         }
         app.auditor.shutdown().await;
     }
@@ -111,8 +121,10 @@ pub fn refuse_smuggling(app: &App, peer: SocketAddr) -> hyper::Response<Body> {
     record.error = Some(message.to_owned());
     app.auditor.record(record);
     let mut resp = crate::errors::text(http::StatusCode::BAD_REQUEST, message);
-    resp.headers_mut()
-        .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    resp.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
     resp
 }
 
@@ -121,7 +133,12 @@ pub fn refuse_smuggling(app: &App, peer: SocketAddr) -> hyper::Response<Body> {
 pub async fn serve_connection<I, S, F>(app: &App, io: I, service: S)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: hyper::service::Service<hyper::Request<Incoming>, Response = hyper::Response<Body>, Future = F> + Send + 'static,
+    S: hyper::service::Service<
+            hyper::Request<Incoming>,
+            Response = hyper::Response<Body>,
+            Future = F,
+        > + Send
+        + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     F: Future<Output = Result<hyper::Response<Body>, S::Error>> + Send + 'static,
 {

@@ -103,7 +103,10 @@ impl Dialer {
             Some(connector) => {
                 let name = ServerName::try_from(proxy.host.clone())
                     .map_err(|e| DialError::ProxyTls(std::io::Error::other(e)))?;
-                let tls = connector.connect(name, tcp).await.map_err(DialError::ProxyTls)?;
+                let tls = connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(DialError::ProxyTls)?;
                 OutboundStream::Tls(Box::new(tls))
             }
             None => OutboundStream::Tcp(tcp),
@@ -149,7 +152,11 @@ impl tower_service::Service<Uri> for DialConnector {
         Box::pin(async move {
             let host = uri.host().unwrap_or_default().to_owned();
             // Never assume 443 for http:// (hyper-util's Tunnel does).
-            let default_port = if uri.scheme_str() == Some("https") { 443 } else { 80 };
+            let default_port = if uri.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            };
             let port = uri.port_u16().unwrap_or(default_port);
             dialer.dial(&host, port).await.map(TokioIo::new)
         })
@@ -170,7 +177,9 @@ pub fn http_client(dialer: Arc<Dialer>, tls_config: rustls::ClientConfig) -> Htt
 }
 
 /// The outbound TLS config: system roots plus the upstream proxy's CA.
-pub fn outbound_tls(proxy: Option<&UpstreamProxy>) -> Result<rustls::ClientConfig, tls::TrustError> {
+pub fn outbound_tls(
+    proxy: Option<&UpstreamProxy>,
+) -> Result<rustls::ClientConfig, tls::TrustError> {
     let extra = match proxy.and_then(|p| p.ca.as_deref()) {
         Some(path) => tls::read_pem_certs(path)?,
         None => Vec::new(),

@@ -48,7 +48,10 @@ impl UpstreamProxy {
         let (username, password) = match userinfo {
             Some(info) => {
                 let (u, p) = info.split_once(':').unwrap_or((info, ""));
-                (Some(percent_decode(u)), Some(Secret::new(percent_decode(p))))
+                (
+                    Some(percent_decode(u)),
+                    Some(Secret::new(percent_decode(p))),
+                )
             }
             None => (None, None),
         };
@@ -65,7 +68,10 @@ impl UpstreamProxy {
 
     /// Whether connections to `host` skip the proxy.
     pub fn bypasses(&self, host: &str) -> bool {
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         self.no_proxy.iter().any(|pattern| {
             let pattern = pattern.trim().to_ascii_lowercase();
             if pattern == "*" || pattern == host {
@@ -87,7 +93,12 @@ impl UpstreamProxy {
 
     /// Sends `CONNECT host:port` on an open connection to the proxy and reads
     /// its answer. Only a 2xx opens the tunnel.
-    pub async fn handshake<S>(&self, stream: &mut S, host: &str, port: u16) -> Result<(), ProxyError>
+    pub async fn handshake<S>(
+        &self,
+        stream: &mut S,
+        host: &str,
+        port: u16,
+    ) -> Result<(), ProxyError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -97,10 +108,16 @@ impl UpstreamProxy {
             request.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
         }
         request.push_str("\r\n");
-        stream.write_all(request.as_bytes()).await.map_err(ProxyError::Io)?;
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(ProxyError::Io)?;
         let head = read_head(stream).await?;
         let status_line = head.lines().next().unwrap_or_default();
-        let status = status_line.split_whitespace().nth(1).and_then(|s| s.parse::<u16>().ok());
+        let status = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<u16>().ok());
         match status {
             Some(code) if (200..300).contains(&code) => Ok(()),
             Some(code) => Err(ProxyError::Refused { status: code }),
@@ -151,7 +168,9 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
         match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
             (b'%', Some(v)) => {
                 out.push(v);
@@ -173,7 +192,10 @@ mod tests {
     #[test]
     fn parses_credentials_and_default_ports() {
         let p = UpstreamProxy::parse("http://us%40er:p%3Ass@proxy.corp:8080").unwrap();
-        assert_eq!((p.host.as_str(), p.port, p.tls), ("proxy.corp", 8080, false));
+        assert_eq!(
+            (p.host.as_str(), p.port, p.tls),
+            ("proxy.corp", 8080, false)
+        );
         assert_eq!(p.username.as_deref(), Some("us@er"));
         assert_eq!(p.password.as_ref().map(Secret::expose), Some("p:ss"));
         assert_eq!(UpstreamProxy::parse("https://proxy").unwrap().port, 443);
@@ -184,8 +206,20 @@ mod tests {
     #[test]
     fn no_proxy_patterns() {
         let mut p = UpstreamProxy::parse("http://proxy:3128").unwrap();
-        p.no_proxy = vec!["localhost".into(), "*.corp".into(), ".internal".into(), "127.0.0.1".into()];
-        for host in ["localhost", "git.corp", "a.b.internal", "internal", "127.0.0.1", "LOCALHOST"] {
+        p.no_proxy = vec![
+            "localhost".into(),
+            "*.corp".into(),
+            ".internal".into(),
+            "127.0.0.1".into(),
+        ];
+        for host in [
+            "localhost",
+            "git.corp",
+            "a.b.internal",
+            "internal",
+            "127.0.0.1",
+            "LOCALHOST",
+        ] {
             assert!(p.bypasses(host), "{host}");
         }
         for host in ["api.openai.com", "corp.example", "127.0.0.2"] {
@@ -200,10 +234,16 @@ mod tests {
         let serve = tokio::spawn(async move {
             let mut buf = vec![0u8; 1024];
             let n = server.read(&mut buf).await.unwrap();
-            server.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n").await.unwrap();
+            server
+                .write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
+                .await
+                .unwrap();
             String::from_utf8_lossy(&buf[..n]).into_owned()
         });
-        let err = p.handshake(&mut client, "example.com", 443).await.unwrap_err();
+        let err = p
+            .handshake(&mut client, "example.com", 443)
+            .await
+            .unwrap_err();
         assert!(matches!(err, ProxyError::Refused { status: 407 }));
         let sent = serve.await.unwrap();
         assert!(sent.starts_with("CONNECT example.com:443 HTTP/1.1\r\n"));

@@ -17,7 +17,11 @@ pub enum OutboundStream {
 }
 
 impl AsyncRead for OutboundStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             OutboundStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             OutboundStream::Tls(s) => Pin::new(s).poll_read(cx, buf),
@@ -26,7 +30,11 @@ impl AsyncRead for OutboundStream {
 }
 
 impl AsyncWrite for OutboundStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             OutboundStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             OutboundStream::Tls(s) => Pin::new(s).poll_write(cx, buf),

@@ -25,7 +25,11 @@ pub async fn connect_tunnel(proxy: SocketAddr, host: &str, port: u16) -> TcpStre
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         let n = tcp.read(&mut byte).await.expect("read CONNECT answer");
-        assert!(n > 0, "proxy closed during CONNECT: {}", String::from_utf8_lossy(&head));
+        assert!(
+            n > 0,
+            "proxy closed during CONNECT: {}",
+            String::from_utf8_lossy(&head)
+        );
         head.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&head);
@@ -50,12 +54,21 @@ pub fn tls_config(ca: &Path, alpn: &[&[u8]]) -> rustls::ClientConfig {
 }
 
 /// An HTTP/1.1 connection to `host` through the proxy, TLS-verified against `ca`.
-pub async fn intercepted_h1(proxy: SocketAddr, host: &str, ca: &Path) -> http1::SendRequest<Full<Bytes>> {
+pub async fn intercepted_h1(
+    proxy: SocketAddr,
+    host: &str,
+    ca: &Path,
+) -> http1::SendRequest<Full<Bytes>> {
     let tcp = connect_tunnel(proxy, host, 443).await;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_config(ca, &[b"http/1.1"])));
     let name = ServerName::try_from(host.to_owned()).expect("server name");
-    let tls = connector.connect(name, tcp).await.expect("TLS through switchyard");
-    let (sender, conn) = http1::handshake(TokioIo::new(tls)).await.expect("h1 handshake");
+    let tls = connector
+        .connect(name, tcp)
+        .await
+        .expect("TLS through switchyard");
+    let (sender, conn) = http1::handshake(TokioIo::new(tls))
+        .await
+        .expect("h1 handshake");
     tokio::spawn(conn);
     sender
 }
@@ -69,7 +82,10 @@ pub struct Timed {
 
 impl Timed {
     pub fn body(&self) -> String {
-        self.frames.iter().map(|(_, b)| String::from_utf8_lossy(b)).collect()
+        self.frames
+            .iter()
+            .map(|(_, b)| String::from_utf8_lossy(b))
+            .collect()
     }
 }
 
@@ -87,7 +103,9 @@ pub async fn post_timed(
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let req = req.body(Full::new(Bytes::from(body.to_string()))).expect("request");
+    let req = req
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("request");
     let started = Instant::now();
     let resp = sender.send_request(req).await.expect("send request");
     let status = resp.status().as_u16();
@@ -100,5 +118,9 @@ pub async fn post_timed(
             frames.push((started.elapsed(), data));
         }
     }
-    Timed { status, headers, frames }
+    Timed {
+        status,
+        headers,
+        frames,
+    }
 }

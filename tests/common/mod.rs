@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod origin;
 pub mod peers;
+pub mod squid;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[allow(unused_imports)]
 pub use fake_provider::{Behavior, FakeProvider};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
@@ -20,8 +23,18 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 /// Variables that would make a child process use a proxy or trust store we
 /// did not choose.
 const SCRUB: [&str; 12] = [
-    "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "ALL_PROXY", "all_proxy",
-    "NO_PROXY", "no_proxy", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SWITCHYARD_CONFIG",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "SWITCHYARD_CONFIG",
 ];
 
 /// A running switchyard.
@@ -59,7 +72,9 @@ impl Switchyard {
         let mut child = cmd.spawn().expect("spawn switchyard");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read stdout");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read stdout");
         let Some(addr) = line.trim().strip_prefix("switchyard listening on http://") else {
             let _ = child.kill();
             panic!(
@@ -68,7 +83,12 @@ impl Switchyard {
             );
         };
         let addr = addr.parse().expect("address");
-        Switchyard { addr, dir, child, stderr }
+        Switchyard {
+            addr,
+            dir,
+            child,
+            stderr,
+        }
     }
 
     pub fn proxy_url(&self) -> String {
@@ -98,7 +118,11 @@ impl Switchyard {
         loop {
             let lines = self.audit();
             if lines.len() >= n || Instant::now() > deadline {
-                assert!(lines.len() >= n, "expected {n} audit lines, got {}: {lines:#?}", lines.len());
+                assert!(
+                    lines.len() >= n,
+                    "expected {n} audit lines, got {}: {lines:#?}",
+                    lines.len()
+                );
                 return lines;
             }
             std::thread::sleep(Duration::from_millis(25));
@@ -116,7 +140,19 @@ impl Switchyard {
 
     /// Sends SIGTERM and waits for the exit.
     pub fn terminate(&mut self) -> ExitStatus {
-        signal(self.pid(), "TERM");
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return status;
+        }
+        // The process may exit on its own between the check and the signal.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status();
+        wait_exit(&mut self.child, Duration::from_secs(40))
+    }
+
+    /// Waits for the process to exit (after a signal sent elsewhere).
+    pub fn terminate_wait_only(&mut self) -> ExitStatus {
         wait_exit(&mut self.child, Duration::from_secs(40))
     }
 
@@ -157,8 +193,14 @@ pub fn read_audit(path: &Path) -> Vec<Value> {
 }
 
 pub fn signal(pid: i32, sig: &str) {
-    let status = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
-    assert!(status.map(|s| s.success()).unwrap_or(false), "kill -{sig} {pid}");
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+    assert!(
+        status.map(|s| s.success()).unwrap_or(false),
+        "kill -{sig} {pid}"
+    );
 }
 
 pub fn wait_exit(child: &mut Child, timeout: Duration) -> ExitStatus {
@@ -167,7 +209,10 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> ExitStatus {
         if let Some(status) = child.try_wait().expect("try_wait") {
             return status;
         }
-        assert!(Instant::now() < deadline, "process did not exit within {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "process did not exit within {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -192,13 +237,18 @@ pub fn run(cmd: &mut Command) -> Ran {
 /// `-w` to print the status code last.
 pub fn curl(args: &[&str]) -> (u16, String, String) {
     let mut cmd = Command::new(peers::require("curl"));
-    cmd.args(["-sS", "--max-time", "20", "-w", "\n%{http_code}"]).args(args);
+    cmd.args(["-sS", "--max-time", "20", "-w", "\n%{http_code}"])
+        .args(args);
     for var in SCRUB {
         cmd.env_remove(var);
     }
     let ran = run(&mut cmd);
     let (body, code) = ran.stdout.rsplit_once('\n').unwrap_or(("", &ran.stdout));
-    (code.trim().parse().unwrap_or(0), body.to_owned(), ran.stderr)
+    (
+        code.trim().parse().unwrap_or(0),
+        body.to_owned(),
+        ran.stderr,
+    )
 }
 
 /// Asserts that none of `secrets` appears in the audit file or the log.
@@ -206,8 +256,14 @@ pub fn assert_no_secrets(sy: &Switchyard, secrets: &[&str]) {
     let audit = std::fs::read_to_string(sy.audit_path()).unwrap_or_default();
     let log = sy.log();
     for secret in secrets {
-        assert!(!audit.contains(secret), "secret {secret:?} leaked into the audit file");
-        assert!(!log.contains(secret), "secret {secret:?} leaked into the log");
+        assert!(
+            !audit.contains(secret),
+            "secret {secret:?} leaked into the audit file"
+        );
+        assert!(
+            !log.contains(secret),
+            "secret {secret:?} leaked into the log"
+        );
     }
 }
 

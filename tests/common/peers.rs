@@ -30,11 +30,17 @@ pub fn python() -> PathBuf {
         panic!("SWITCHYARD_PYTHON is not set: run the tests through scripts/test.sh, which creates the SDK venv");
     };
     let path = PathBuf::from(python);
-    assert!(path.exists(), "SWITCHYARD_PYTHON={} does not exist", path.display());
+    assert!(
+        path.exists(),
+        "SWITCHYARD_PYTHON={} does not exist",
+        path.display()
+    );
     path
 }
 
 /// A script under tests/py/.
 pub fn py_script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(name)
 }

@@ -410,7 +410,9 @@ mod tests {
     fn fault_variants_stream_the_default_text() {
         let script = Behavior::ResetMidStream.resolve();
         assert_eq!(script.fault, Some(StreamFault::ResetMidStream));
-        assert!(matches!(script.core, Core::Content(ref r) if r.text.as_deref() == Some(DEFAULT_TEXT)));
+        assert!(
+            matches!(script.core, Core::Content(ref r) if r.text.as_deref() == Some(DEFAULT_TEXT))
+        );
     }
 
     #[test]

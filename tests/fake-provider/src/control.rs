@@ -33,7 +33,10 @@ pub(crate) fn handle(shared: &Shared, parts: &Parts, body: &Bytes) -> Option<Res
             let log: Vec<Value> = shared.recorder.all().iter().map(summary).collect();
             reply(StatusCode::OK, json!(log))
         }
-        _ => reply(StatusCode::NOT_FOUND, json!({"error": "unknown control endpoint"})),
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            json!({"error": "unknown control endpoint"}),
+        ),
     })
 }
 

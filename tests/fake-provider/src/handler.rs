@@ -18,7 +18,7 @@ use crate::behavior::{Behavior, Core, Reply, Script, StreamFault};
 use crate::body::{full, paced, End, RespBody};
 use crate::record::{Recorded, Recorder};
 use crate::server::{ConnCtl, Kill};
-use crate::wire::{cut_point, Ctx, Event, Protocol};
+use crate::wire::{cut_point, to_json, Ctx, Event, Protocol};
 use crate::{control, models};
 
 /// What every connection of one fake provider shares.
@@ -110,7 +110,9 @@ pub(crate) async fn handle(
         return Ok(response);
     }
     let json: Option<Value> = serde_json::from_slice(&body).ok();
-    shared.recorder.push(record(&parts, &body, json.clone(), peer, received_at));
+    shared
+        .recorder
+        .push(record(&parts, &body, json.clone(), peer, received_at));
     let script = shared.next().resolve();
     if !script.delay.is_zero() {
         tokio::time::sleep(script.delay).await;
@@ -194,7 +196,9 @@ async fn respond(script: &Script, req: &Req<'_>, conn: &ConnCtl) -> Response<Res
         } => {
             let mut response = match body {
                 None => error(protocol, *status, None),
-                Some(raw) => protocol_response(protocol, *status, "application/json", full(raw.clone())),
+                Some(raw) => {
+                    protocol_response(protocol, *status, "application/json", full(raw.clone()))
+                }
             };
             if let Some(retry_after) = retry_after {
                 apply_headers(
@@ -205,7 +209,8 @@ async fn respond(script: &Script, req: &Req<'_>, conn: &ConnCtl) -> Response<Res
             response
         }
         Core::InvalidJson => {
-            let body = Bytes::from_static(br#"{"id":"broken","type":"message","content":[{"type":"te"#);
+            let body =
+                Bytes::from_static(br#"{"id":"broken","type":"message","content":[{"type":"te"#);
             protocol_response(protocol, 200, "application/json", full(body))
         }
         Core::Custom {
@@ -252,7 +257,11 @@ fn not_found(req: &Req) -> Response<RespBody> {
     if protocol == Protocol::Anthropic {
         return error(protocol, 404, Some("Not Found"));
     }
-    let message = format!("Invalid URL ({} {})", req.parts.method, req.parts.uri.path());
+    let message = format!(
+        "Invalid URL ({} {})",
+        req.parts.method,
+        req.parts.uri.path()
+    );
     let body = json!({"error": {
         "message": message, "type": "invalid_request_error", "param": null, "code": null
     }});
@@ -324,7 +333,7 @@ fn whole(
         Some(StreamFault::ResetMidStream) => Kill::Reset,
     };
     // Announce the whole body, send half of it, then cut the connection.
-    let bytes = Bytes::from(body.to_string());
+    let bytes = Bytes::from(to_json(&body));
     let half = bytes.slice(..bytes.len() / 2);
     let len = Some(bytes.len() as u64);
     let body = paced(vec![half], script.gap, End::Kill(kill), conn.clone(), len);
@@ -351,7 +360,7 @@ fn protocol_response(
 }
 
 fn json_response(protocol: Protocol, status: u16, body: &Value) -> Response<RespBody> {
-    protocol_response(protocol, status, "application/json", full(body.to_string()))
+    protocol_response(protocol, status, "application/json", full(to_json(body)))
 }
 
 fn sse_response(protocol: Protocol, body: RespBody) -> Response<RespBody> {

@@ -32,7 +32,7 @@ pub mod spec;
 pub mod wire;
 
 pub use behavior::{Behavior, Reply, StreamFault, Usage, DEFAULT_TEXT};
-pub use provider::FakeProvider;
-pub use record::{Recorded, WaitTimeout};
 /// The `http` types used in [`Recorded`] (`HeaderMap`, `Method`, `Version`).
 pub use hyper::http;
+pub use provider::FakeProvider;
+pub use record::{Recorded, WaitTimeout};

@@ -7,9 +7,21 @@ use crate::wire::Protocol;
 
 /// `(id, display name, created_at)` of the Anthropic models listed.
 pub const ANTHROPIC_MODELS: &[(&str, &str, &str)] = &[
-    ("claude-sonnet-4-5-20250929", "Claude Sonnet 4.5", "2025-09-29T00:00:00Z"),
-    ("claude-haiku-4-5-20251001", "Claude Haiku 4.5", "2025-10-01T00:00:00Z"),
-    ("claude-opus-4-1-20250805", "Claude Opus 4.1", "2025-08-05T00:00:00Z"),
+    (
+        "claude-sonnet-4-5-20250929",
+        "Claude Sonnet 4.5",
+        "2025-09-29T00:00:00Z",
+    ),
+    (
+        "claude-haiku-4-5-20251001",
+        "Claude Haiku 4.5",
+        "2025-10-01T00:00:00Z",
+    ),
+    (
+        "claude-opus-4-1-20250805",
+        "Claude Opus 4.1",
+        "2025-08-05T00:00:00Z",
+    ),
 ];
 
 /// `(id, created, owned_by)` of the OpenAI models listed.

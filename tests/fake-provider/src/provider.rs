@@ -107,7 +107,11 @@ impl FakeProvider {
     }
 
     /// Waits until at least `n` requests have arrived; returns the log.
-    pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> Result<Vec<Recorded>, WaitTimeout> {
+    pub async fn wait_for_requests(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Recorded>, WaitTimeout> {
         self.shared.recorder.wait_for(n, timeout).await
     }
 

@@ -163,7 +163,11 @@ impl Recorder {
         *self.count.borrow()
     }
 
-    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Result<Vec<Recorded>, WaitTimeout> {
+    pub async fn wait_for(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Recorded>, WaitTimeout> {
         let mut rx = self.count.subscribe();
         let reached = tokio::time::timeout(timeout, rx.wait_for(|count| *count >= n)).await;
         match reached {

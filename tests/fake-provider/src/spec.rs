@@ -37,7 +37,9 @@ impl Behavior {
                 let core = core(ty, spec)?;
                 modifiers(core, spec, ty)
             }
-            other => Err(format!("a behaviour spec is a name or an object, not {other}")),
+            other => Err(format!(
+                "a behaviour spec is a name or an object, not {other}"
+            )),
         }
     }
 }
@@ -132,7 +134,10 @@ fn calls(spec: &Value) -> Result<Vec<(String, Value)>, String> {
         .iter()
         .map(|call| {
             let name = str_field(call, "name")?.to_string();
-            let args = call.get("arguments").cloned().unwrap_or(Value::Object(Default::default()));
+            let args = call
+                .get("arguments")
+                .cloned()
+                .unwrap_or(Value::Object(Default::default()));
             Ok((name, args))
         })
         .collect()
@@ -150,7 +155,10 @@ fn reply(spec: &Value) -> Result<Reply, String> {
         thinking,
         text: opt_str(spec, "text").map(str::to_string),
         tool_calls: calls(spec)?,
-        max_tokens: spec.get("max_tokens").and_then(Value::as_bool).unwrap_or(false),
+        max_tokens: spec
+            .get("max_tokens")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     })
 }
 
@@ -159,7 +167,12 @@ fn headers(spec: &Value) -> Result<Vec<(String, String)>, String> {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Object(map)) => map
             .iter()
-            .map(|(k, v)| Ok((k.clone(), v.as_str().ok_or("header values are strings")?.to_string())))
+            .map(|(k, v)| {
+                Ok((
+                    k.clone(),
+                    v.as_str().ok_or("header values are strings")?.to_string(),
+                ))
+            })
             .collect(),
         Some(Value::Array(pairs)) => pairs
             .iter()
@@ -216,7 +229,9 @@ mod tests {
         assert_eq!(script.usage().input, 3);
         assert_eq!(script.fault, Some(StreamFault::Truncated));
         assert_eq!(script.headers.len(), 1);
-        assert!(matches!(script.core, Core::Content(ref r) if r.tool_calls[0].1 == json!({"a": 1})));
+        assert!(
+            matches!(script.core, Core::Content(ref r) if r.tool_calls[0].1 == json!({"a": 1}))
+        );
     }
 
     #[test]

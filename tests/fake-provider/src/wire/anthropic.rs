@@ -239,8 +239,14 @@ pub fn headers(request_id: &str) -> Vec<(&'static str, String)> {
         ("anthropic-ratelimit-requests-limit", "4000".into()),
         ("anthropic-ratelimit-requests-remaining", "3999".into()),
         ("anthropic-ratelimit-input-tokens-limit", "2000000".into()),
-        ("anthropic-ratelimit-input-tokens-remaining", "2000000".into()),
+        (
+            "anthropic-ratelimit-input-tokens-remaining",
+            "2000000".into(),
+        ),
         ("anthropic-ratelimit-output-tokens-limit", "400000".into()),
-        ("anthropic-ratelimit-output-tokens-remaining", "400000".into()),
+        (
+            "anthropic-ratelimit-output-tokens-remaining",
+            "400000".into(),
+        ),
     ]
 }

@@ -113,15 +113,14 @@ impl Chunks {
             // With include_usage every chunk carries `usage: null` until the last.
             chunk.insert("usage".into(), Value::Null);
         }
-        self.events
-            .push(Event::data(Value::Object(chunk).to_string(), kind));
+        self.events.push(Event::json(&Value::Object(chunk), kind));
     }
 
     fn push_usage(&mut self, u: &Usage) {
         let mut chunk = self.base(json!([]));
         chunk.insert("usage".into(), usage(u));
         self.events
-            .push(Event::data(Value::Object(chunk).to_string(), Kind::Tail));
+            .push(Event::json(&Value::Object(chunk), Kind::Tail));
     }
 }
 
@@ -217,7 +216,7 @@ pub fn error_tail() -> Vec<Event> {
         "param": null,
         "code": null
     }});
-    vec![Event::data(body.to_string(), Kind::Tail)]
+    vec![Event::json(&body, Kind::Tail)]
 }
 
 fn error_kind(status: u16) -> (&'static str, Option<&'static str>, &'static str) {

@@ -6,7 +6,10 @@
 
 pub mod anthropic;
 pub mod chat;
+mod order;
 pub mod responses;
+
+pub use order::to_json;
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -42,24 +45,21 @@ pub struct Event {
 
 impl Event {
     /// An event whose `event:` line repeats the payload's `type`.
-    /// The payload is written with `type` as its first key, as the APIs do.
-    pub fn typed(mut payload: Value, kind: Kind) -> Event {
-        let ty = payload
-            .as_object_mut()
-            .and_then(|map| map.remove("type"));
-        let name = ty.as_ref().and_then(Value::as_str).map(str::to_string);
-        let data = match ty {
-            None => payload.to_string(),
-            Some(ty) => {
-                let rest = payload.to_string();
-                match rest.strip_prefix('{') {
-                    Some("}") => format!("{{\"type\":{ty}}}"),
-                    Some(rest) => format!("{{\"type\":{ty},{rest}"),
-                    None => rest,
-                }
-            }
-        };
-        Event { name, data, kind }
+    pub fn typed(payload: Value, kind: Kind) -> Event {
+        let name = payload
+            .get("type")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Event {
+            name,
+            data: to_json(&payload),
+            kind,
+        }
+    }
+
+    /// A `data:`-only event carrying JSON.
+    pub fn json(payload: &Value, kind: Kind) -> Event {
+        Event::data(to_json(payload), kind)
     }
 
     /// A `data:`-only event.

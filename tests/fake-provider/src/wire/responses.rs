@@ -157,7 +157,10 @@ fn response_object(ctx: &Ctx, state: State) -> Value {
     } else {
         Value::Null
     };
-    let effort = r.pointer("/reasoning/effort").cloned().unwrap_or(Value::Null);
+    let effort = r
+        .pointer("/reasoning/effort")
+        .cloned()
+        .unwrap_or(Value::Null);
     json!({
         "id": ctx.id,
         "object": "response",
@@ -207,7 +210,11 @@ fn in_progress(ctx: &Ctx) -> Value {
 
 fn finished(ctx: &Ctx, reply: &Reply, items: &[Item]) -> Value {
     let (status, item_status, incomplete) = if reply.max_tokens {
-        ("incomplete", "incomplete", json!({"reason": "max_output_tokens"}))
+        (
+            "incomplete",
+            "incomplete",
+            json!({"reason": "max_output_tokens"}),
+        )
     } else {
         ("completed", "completed", Value::Null)
     };
@@ -249,9 +256,21 @@ impl Seq {
 pub fn events(ctx: &Ctx, reply: &Reply) -> Vec<Event> {
     let items = items(reply);
     let mut s = Seq { events: Vec::new() };
-    s.push("response.created", json!({"response": in_progress(ctx)}), Kind::Head);
-    s.push("response.in_progress", json!({"response": in_progress(ctx)}), Kind::Head);
-    let item_status = if reply.max_tokens { "incomplete" } else { "completed" };
+    s.push(
+        "response.created",
+        json!({"response": in_progress(ctx)}),
+        Kind::Head,
+    );
+    s.push(
+        "response.in_progress",
+        json!({"response": in_progress(ctx)}),
+        Kind::Head,
+    );
+    let item_status = if reply.max_tokens {
+        "incomplete"
+    } else {
+        "completed"
+    };
     for (index, item) in items.iter().enumerate() {
         s.push(
             "response.output_item.added",
@@ -274,7 +293,11 @@ pub fn events(ctx: &Ctx, reply: &Reply) -> Vec<Event> {
     } else {
         "response.completed"
     };
-    s.push(terminal, json!({"response": finished(ctx, reply, &items)}), Kind::Tail);
+    s.push(
+        terminal,
+        json!({"response": finished(ctx, reply, &items)}),
+        Kind::Tail,
+    );
     s.events
 }
 

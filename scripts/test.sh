@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs switchyard's full test suite, installing every peer it drives first:
+# curl, squid and openssl (Debian packages) and a Python venv with the
+# official anthropic and openai SDKs. A peer that cannot be installed fails
+# the run; no test skips itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=()
+command -v curl >/dev/null || apt_packages+=(curl)
+command -v openssl >/dev/null || apt_packages+=(openssl)
+[ -x /usr/sbin/squid ] || command -v squid >/dev/null || apt_packages+=(squid)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  echo "test.sh: installing ${apt_packages[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: need root to install ${apt_packages[*]} (or install them yourself)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${apt_packages[@]}" >/dev/null
+fi
+
+venv="${SWITCHYARD_VENV:-$PWD/target/test-venv}"
+if ! "$venv/bin/python" -c 'import anthropic, openai' 2>/dev/null; then
+  echo "test.sh: creating the SDK venv in $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check anthropic openai
+fi
+export SWITCHYARD_PYTHON="$venv/bin/python"
+
+cargo test --workspace "$@"

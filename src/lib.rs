@@ -15,6 +15,7 @@ pub mod body;
 pub mod ca;
 pub mod cli;
 pub mod config;
+pub mod convert;
 pub mod errors;
 pub mod gateway;
 pub mod headers;

@@ -11,7 +11,9 @@ use crate::audit::Auditor;
 use crate::ca::leaf::LeafCache;
 use crate::ca::Authority;
 use crate::config::Settings;
+use crate::pool::Pools;
 use crate::providers::ProviderSpec;
+use crate::routing::Router;
 use crate::upstream::{self, Dialer, HttpClient};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +43,9 @@ pub struct App {
     /// Every connection and tunnel task, so shutdown can wait for them.
     pub tasks: TaskTracker,
     intercept: Vec<wildmatch::WildMatch>,
+    router: Router,
+    pools: Pools,
+    fallback_turn: std::sync::atomic::AtomicUsize,
     /// Configured provider keys, redacted wherever they might appear.
     config_secrets: Vec<String>,
 }
@@ -70,6 +75,13 @@ impl App {
             .filter_map(|c| c.key.as_ref().map(|k| k.expose().to_owned()))
             .chain(
                 settings
+                    .bridge
+                    .as_ref()
+                    .and_then(|b| b.token.as_ref())
+                    .map(|t| t.expose().to_owned()),
+            )
+            .chain(
+                settings
                     .upstream_proxy
                     .as_ref()
                     .and_then(|p| p.password.as_ref())
@@ -85,6 +97,9 @@ impl App {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             intercept,
+            router: Router::new(settings.routes.clone()),
+            pools: Pools::new(&settings.providers),
+            fallback_turn: Default::default(),
             config_secrets,
             settings,
         })
@@ -120,6 +135,20 @@ impl App {
             .find(matches)
             .or_else(|| providers.iter().find(matches))
             .cloned()
+    }
+
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    pub fn pools(&self) -> &Pools {
+        &self.pools
+    }
+
+    /// Where the next round-robin pass over fallback providers starts.
+    pub fn next_fallback(&self) -> usize {
+        self.fallback_turn
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Strings that must never reach the audit file or the log.

@@ -19,6 +19,8 @@ pub struct UsageTap {
     usage: Option<Usage>,
     /// Set once the stream's terminal signal was seen.
     completed: bool,
+    /// Set once a streamed tool call has begun.
+    tool_call: bool,
 }
 
 #[derive(Debug)]
@@ -43,6 +45,7 @@ impl UsageTap {
             mode,
             usage: None,
             completed: false,
+            tool_call: false,
         }
     }
 
@@ -82,6 +85,9 @@ impl UsageTap {
         if matches!(kind, "message_stop" | "response.completed") {
             self.completed = true;
         }
+        if !self.tool_call && starts_tool_call(kind, value) {
+            self.tool_call = true;
+        }
         let found = value
             .get("usage")
             .or_else(|| value.pointer("/message/usage"))
@@ -89,6 +95,11 @@ impl UsageTap {
         if let Some(found) = found.filter(|u| u.is_object()) {
             merge(self.usage.get_or_insert_with(Usage::default), found);
         }
+    }
+
+    /// Whether a tool call's arguments have started streaming.
+    pub fn tool_call_started(&self) -> bool {
+        self.tool_call
     }
 
     /// Whether the protocol's terminal signal passed by.
@@ -104,6 +115,26 @@ impl UsageTap {
             }
         }
         self.usage
+    }
+}
+
+/// A tool call beginning, in any of the three stream formats.
+fn starts_tool_call(kind: &str, v: &Value) -> bool {
+    match kind {
+        "content_block_start" => {
+            v.pointer("/content_block/type").and_then(Value::as_str) == Some("tool_use")
+        }
+        "response.function_call_arguments.delta" => true,
+        "response.output_item.added" => {
+            v.pointer("/item/type").and_then(Value::as_str) == Some("function_call")
+        }
+        _ => v
+            .get("choices")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.pointer("/delta/tool_calls").is_some_and(|t| !t.is_null()))
+            }),
     }
 }
 

@@ -95,6 +95,10 @@ pub struct ProviderEntry {
     pub tpm: Option<u64>,
     #[serde(default)]
     pub fallback: bool,
+    /// Consecutive failures that open the provider's circuit breaker.
+    pub circuit_failures: Option<u32>,
+    /// Seconds the circuit stays open before a probe.
+    pub circuit_cooldown_secs: Option<u64>,
     #[serde(default)]
     pub credentials: Vec<CredentialEntry>,
 }

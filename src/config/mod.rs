@@ -13,8 +13,11 @@ use std::time::Duration;
 pub use env::Env;
 use file::FileConfig;
 
+use crate::bridge::{BridgeMode, BridgeSpec};
 use crate::ca::CaPaths;
+use crate::pool::breaker::BreakerSpec;
 use crate::providers::{CredentialSpec, ProviderKind, ProviderSpec};
+use crate::routing::{Matcher, Route};
 use crate::secret::Secret;
 use crate::upstream::UpstreamProxy;
 
@@ -91,6 +94,8 @@ pub struct Settings {
     pub errors: ErrorFormat,
     pub timeouts: Timeouts,
     pub single_provider: Option<String>,
+    pub routes: Vec<Route>,
+    pub bridge: Option<BridgeSpec>,
     /// The parsed file, for the parts later stages resolve themselves.
     pub file: std::sync::Arc<FileConfig>,
     /// The file's text, to locate keys in error messages.
@@ -246,6 +251,8 @@ impl Resolver<'_> {
             tool_call: secs(t.tool_call_secs, 60),
             shutdown: secs(t.shutdown_secs, 30),
         };
+        let routes = self.routes(&file, &providers)?;
+        let bridge = self.bridge(&file)?;
         if let Some(name) = &flags.provider {
             if !providers.iter().any(|p| &p.name == name) {
                 return Err(self.invalid_env("--provider", format!("no provider named {name:?}")));
@@ -265,9 +272,113 @@ impl Resolver<'_> {
             errors,
             timeouts,
             single_provider: flags.provider.clone(),
+            routes,
+            bridge,
             file: std::sync::Arc::new(file),
             file_text: std::sync::Arc::new(self.text.to_owned()),
         })
+    }
+
+    fn routes(
+        &self,
+        file: &FileConfig,
+        providers: &[std::sync::Arc<ProviderSpec>],
+    ) -> Result<Vec<Route>, ConfigError> {
+        let mut routes = Vec::new();
+        for (i, entry) in file.routes.iter().enumerate() {
+            let key = |field: &str| format!("routes.{i}.{field}");
+            let protocol = match &entry.protocol {
+                None => None,
+                Some(name) => Some(crate::protocol::Protocol::from_name(name).ok_or_else(|| {
+                    self.invalid(&key("protocol"), format!("unknown protocol {name:?}; one of anthropic_messages, openai_chat_completions, openai_responses"))
+                })?),
+            };
+            let pattern = entry
+                .model
+                .clone()
+                .ok_or_else(|| self.invalid(&key("model"), "missing"))?;
+            let matcher = Matcher::new(entry.match_kind.as_deref().unwrap_or("glob"), &pattern)
+                .map_err(|m| self.invalid(&key("match"), m))?;
+            let names = match (&entry.provider, &entry.providers) {
+                (Some(p), None) => vec![p.clone()],
+                (None, Some(list)) if !list.is_empty() => list.clone(),
+                (Some(_), Some(_)) => {
+                    return Err(
+                        self.invalid(&key("providers"), "set provider or providers, not both")
+                    )
+                }
+                _ => {
+                    return Err(self.invalid(
+                        &key("provider"),
+                        "missing: provider = \"name\" or providers = [...]",
+                    ))
+                }
+            };
+            for name in &names {
+                if !providers.iter().any(|p| &p.name == name) {
+                    let field = if entry.provider.is_some() {
+                        "provider"
+                    } else {
+                        "providers"
+                    };
+                    return Err(self.invalid(&key(field), format!("no provider named {name:?}")));
+                }
+            }
+            routes.push(Route {
+                pattern,
+                matcher,
+                protocol,
+                providers: names,
+                upstream_model: entry.upstream_model.clone(),
+            });
+        }
+        Ok(routes)
+    }
+
+    fn bridge(&self, file: &FileConfig) -> Result<Option<BridgeSpec>, ConfigError> {
+        let section = file.bridge.as_ref();
+        let url = match self.env.get("SWITCHYARD_BRIDGE_URL") {
+            Some(u) => u.to_owned(),
+            None => match section.and_then(|b| b.url.clone()) {
+                Some(u) => u,
+                None => return Ok(None),
+            },
+        };
+        check_base_url(&url).map_err(|m| match self.env.get("SWITCHYARD_BRIDGE_URL") {
+            Some(_) => self.invalid_env("SWITCHYARD_BRIDGE_URL", m),
+            None => self.invalid("bridge.url", m),
+        })?;
+        let mode = match self
+            .env
+            .get("SWITCHYARD_BRIDGE_MODE")
+            .or(section.and_then(|b| b.mode.as_deref()))
+        {
+            None | Some("soft") => BridgeMode::Soft,
+            Some("strict") => BridgeMode::Strict,
+            Some(other) => {
+                return Err(self.invalid(
+                    "bridge.mode",
+                    format!("expected \"soft\" or \"strict\", got {other:?}"),
+                ))
+            }
+        };
+        let token = match self.env.get("SWITCHYARD_BRIDGE_TOKEN") {
+            Some(t) => Some(Secret::new(t)),
+            None => match section.and_then(|b| b.token_env.as_deref()) {
+                Some(var) => Some(Secret::new(self.env.get(var).ok_or_else(|| {
+                    self.invalid(
+                        "bridge.token_env",
+                        format!("environment variable {var} is not set"),
+                    )
+                })?)),
+                None => None,
+            },
+        };
+        Ok(Some(BridgeSpec {
+            url: url.trim_end_matches('/').to_owned(),
+            mode,
+            token,
+        }))
     }
 
     fn listen(&self, flags: &Flags, file: &FileConfig) -> Result<SocketAddr, ConfigError> {
@@ -435,7 +546,26 @@ impl Resolver<'_> {
             hosts,
             credentials: self.credentials(name, entry)?,
             fallback: entry.fallback,
+            breaker: self.breaker(name, entry)?,
             implicit: false,
+        })
+    }
+
+    fn breaker(&self, name: &str, entry: &file::ProviderEntry) -> Result<BreakerSpec, ConfigError> {
+        let default = BreakerSpec::default();
+        let failures = entry.circuit_failures.unwrap_or(default.failures);
+        if failures == 0 {
+            return Err(self.invalid(
+                &format!("providers.{name}.circuit_failures"),
+                "must be at least 1",
+            ));
+        }
+        Ok(BreakerSpec {
+            failures,
+            cooldown: entry
+                .circuit_cooldown_secs
+                .map(Duration::from_secs)
+                .unwrap_or(default.cooldown),
         })
     }
 
@@ -630,9 +760,18 @@ mod tests {
             ("ANTHROPIC_API_KEY", "a"),
             ("OPENAI_API_KEY", "b"),
             ("GROQ_API_KEY", "c"),
+            ("BRIDGE_TOKEN", "d"),
         ];
         let s = load(text, &env, Flags::default()).unwrap();
         assert!(s.upstream_proxy.is_some());
         assert_eq!(s.providers.len(), 4);
+        assert_eq!(s.routes.len(), 1);
+        assert_eq!(
+            s.routes[0].upstream_model.as_deref(),
+            Some("claude-sonnet-4-5")
+        );
+        let bridge = s.bridge.as_ref().unwrap();
+        assert_eq!(bridge.mode, crate::bridge::BridgeMode::Soft);
+        assert_eq!(bridge.token.as_ref().map(|t| t.expose()), Some("d"));
     }
 }

@@ -1,16 +1,25 @@
-//! Sending a request upstream and shaping what comes back.
+//! Sending requests upstream: building them (conversion, model rewrite,
+//! auth, headers) and, for API calls, failing over between credentials and
+//! providers while nothing of the response has reached the client.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use http::header::{HeaderMap, HeaderValue, HOST};
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, HOST};
 use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::Value;
 
-use super::tap::{Finisher, TapBody};
-use super::{Ctx, Target};
+use super::deliver::{self, Conversion};
+use super::plan::{PassTarget, Plan};
+use super::{ApiCall, Ctx};
 use crate::audit::capture::Capture;
-use crate::audit::usage::UsageTap;
+use crate::convert;
 use crate::headers::strip_hop_by_hop;
+use crate::pool::{parse_retry_after, Lease, Outcome};
 use crate::protocol::Protocol;
+use crate::providers::ProviderSpec;
 use crate::upstream::Body;
 
 /// A request ready to leave.
@@ -23,64 +32,284 @@ pub struct Outbound {
     pub request_capture: Option<Arc<std::sync::Mutex<Capture>>>,
 }
 
-/// Sends `out` to `target`, returning the client's response. The audit
-/// record is filed when the response body ends.
-pub async fn send(
-    mut ctx: Ctx,
-    protocol: Option<Protocol>,
-    target: &Target,
-    out: Outbound,
-) -> Response<Body> {
-    let request_capture = out.request_capture.clone();
-    let request = match build(&mut ctx, target, out) {
-        Ok(r) => r,
-        Err(msg) => return ctx.reject(protocol, StatusCode::BAD_REQUEST, &msg),
-    };
-    let timeout = ctx.app.settings.timeouts.request;
-    let response = match tokio::time::timeout(timeout, ctx.app.client.request(request)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            let msg = format!("upstream request failed: {}", error_chain(&e));
-            return ctx.reject(protocol, StatusCode::BAD_GATEWAY, &msg);
+impl Outbound {
+    pub fn new(method: Method, url: String, headers: HeaderMap, body: Body) -> Outbound {
+        Outbound {
+            method,
+            url,
+            headers,
+            body,
+            request_capture: None,
         }
-        Err(_) => {
-            let msg = format!("upstream did not answer within {}s", timeout.as_secs());
-            return ctx.reject(protocol, StatusCode::GATEWAY_TIMEOUT, &msg);
-        }
-    };
-    ctx.record.ttfb_ms = Some(ctx.started.elapsed().as_millis() as u64);
-    ctx.record.status = Some(response.status().as_u16());
-    let (mut parts, body) = response.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    let content_type = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let finisher = Finisher {
-        usage: UsageTap::new(content_type),
-        capture: Capture::new(ctx.app.settings.audit.max_body_bytes),
-        app: ctx.app.clone(),
-        started: ctx.started,
-        secrets: ctx.secrets,
-        request: request_capture,
-        record: ctx.record,
-    };
-    let idle = ctx.app.settings.timeouts.stream_idle;
-    let body = crate::body::boxed(TapBody::new(crate::body::boxed(body), finisher, idle));
-    Response::from_parts(parts, body)
+    }
 }
 
-fn build(ctx: &mut Ctx, target: &Target, out: Outbound) -> Result<Request<Body>, String> {
+/// Why an attempt did not produce a response to deliver.
+enum Failed {
+    /// The provider answered with a status worth failing over on.
+    Answer(Box<(Response<Incoming>, Option<Conversion>, Lease)>),
+    /// No answer at all.
+    Error(StatusCode, String),
+}
+
+/// Sends an API call to the first available provider of the plan, moving on
+/// after 429, 5xx, timeouts and connection failures.
+pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<Body> {
+    ctx.record.route = plan.route.clone();
+    if let Some(origin) = &plan.origin {
+        let target = PassTarget::Origin(origin.clone());
+        let url = target.url(&call.path_and_query);
+        let out = Outbound::new(
+            call.method.clone(),
+            url,
+            call.headers.clone(),
+            crate::body::full(call.bytes.clone()),
+        );
+        return passthrough(ctx, target, out).await;
+    }
+    let estimate = convert::estimate_input_tokens(&call.json);
+    let mut tried: Vec<(String, usize)> = Vec::new();
+    let mut last: Option<Failed> = None;
+    loop {
+        let (provider, mut lease) = match pick(&ctx, &plan, &tried, estimate) {
+            Ok(picked) => picked,
+            Err(wait) => return give_up(ctx, call.protocol, last, wait).await,
+        };
+        tried.push((provider.name.clone(), lease.credential()));
+        let attempt = attempt(&mut ctx, &call, &plan, &provider, &lease).await;
+        let tried_as = format!("{}/{}", provider.name, credential_name(&provider, &lease));
+        let note = |what: &str| format!("{tried_as}: {what}");
+        match attempt {
+            Ok((resp, conversion)) => match failover_outcome(&resp) {
+                None => {
+                    lease.report(Outcome::Success);
+                    return deliver::deliver(
+                        ctx,
+                        Some(call.protocol),
+                        resp,
+                        conversion,
+                        Some(lease),
+                    )
+                    .await;
+                }
+                Some(outcome) => {
+                    lease.report(outcome);
+                    ctx.record.failover.push(note(resp.status().as_str()));
+                    last = Some(Failed::Answer(Box::new((resp, conversion, lease))));
+                }
+            },
+            Err((status, message)) => {
+                lease.report(Outcome::Unreachable);
+                ctx.record.failover.push(note(&message));
+                last = Some(Failed::Error(status, message));
+            }
+        }
+    }
+}
+
+fn credential_name(provider: &ProviderSpec, lease: &Lease) -> String {
+    provider
+        .credentials
+        .get(lease.credential())
+        .map(|c| c.name.clone())
+        .unwrap_or_default()
+}
+
+/// 429 and 5xx move the request on; anything else is the answer.
+fn failover_outcome(resp: &Response<Incoming>) -> Option<Outcome> {
+    let status = resp.status();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        let retry_after = resp
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        return Some(Outcome::RateLimited { retry_after });
+    }
+    (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED)
+        .then_some(Outcome::ServerError)
+}
+
+/// The next provider and credential: primaries in order, then fallbacks
+/// round-robin. Err: how long until something may be free.
+fn pick(
+    ctx: &Ctx,
+    plan: &Plan,
+    tried: &[(String, usize)],
+    estimate: u64,
+) -> Result<(Arc<ProviderSpec>, Lease), Duration> {
+    let mut soonest = Duration::MAX;
+    let mut try_provider = |p: &Arc<ProviderSpec>| -> Option<Lease> {
+        let pool = ctx.app.pools().get(&p.name)?;
+        let skip: Vec<usize> = tried
+            .iter()
+            .filter(|(n, _)| *n == p.name)
+            .map(|(_, i)| *i)
+            .collect();
+        match pool.acquire(estimate, &skip) {
+            Ok(lease) => Some(lease),
+            Err(wait) => {
+                soonest = soonest.min(wait);
+                None
+            }
+        }
+    };
+    for p in &plan.primaries {
+        if let Some(lease) = try_provider(p) {
+            return Ok((p.clone(), lease));
+        }
+    }
+    let n = plan.fallbacks.len();
+    let start = ctx.app.next_fallback();
+    for k in 0..n {
+        let p = &plan.fallbacks[(start + k) % n];
+        if let Some(lease) = try_provider(p) {
+            return Ok((p.clone(), lease));
+        }
+    }
+    Err(if soonest == Duration::MAX {
+        Duration::from_secs(1)
+    } else {
+        soonest
+    })
+}
+
+/// Nothing left to try: the last provider answer if there was one, else 503.
+async fn give_up(
+    ctx: Ctx,
+    protocol: Protocol,
+    last: Option<Failed>,
+    wait: Duration,
+) -> Response<Body> {
+    match last {
+        Some(Failed::Answer(answer)) => {
+            let (resp, conversion, lease) = *answer;
+            deliver::deliver(ctx, Some(protocol), resp, conversion, Some(lease)).await
+        }
+        Some(Failed::Error(status, message)) => ctx.reject(Some(protocol), status, &message),
+        None => {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let message = format!("every provider for this request is rate-limited, cooling down or open-circuited; retry in {secs}s");
+            let mut resp = ctx.reject(Some(protocol), StatusCode::SERVICE_UNAVAILABLE, &message);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(http::header::RETRY_AFTER, v);
+            }
+            resp
+        }
+    }
+}
+
+/// One try against one provider and credential.
+async fn attempt(
+    ctx: &mut Ctx,
+    call: &ApiCall,
+    plan: &Plan,
+    provider: &ProviderSpec,
+    lease: &Lease,
+) -> Result<(Response<Incoming>, Option<Conversion>), (StatusCode, String)> {
+    let target = provider.kind.target_protocol(call.protocol);
+    let (body, conversion) = upstream_body(ctx, call, plan, target)?;
+    let url = provider.endpoint_url(target, call.query.as_deref());
+    let mut headers = call.headers.clone();
+    // Compressed responses could not be read for usage; ask for identity.
+    headers.remove(http::header::ACCEPT_ENCODING);
+    headers.remove(CONTENT_LENGTH);
+    let out = Outbound::new(call.method.clone(), url, headers, crate::body::full(body));
+    ctx.record.provider = Some(provider.name.clone());
+    ctx.record.credential = provider
+        .credentials
+        .get(lease.credential())
+        .map(|c| c.name.clone());
+    let request = build(ctx, Some((provider, lease.credential())), out)?;
+    send(ctx, request).await.map(|resp| (resp, conversion))
+}
+
+/// The body the provider gets: converted when it speaks another protocol,
+/// with the route's model rewrite; the client's bytes untouched otherwise.
+fn upstream_body(
+    ctx: &mut Ctx,
+    call: &ApiCall,
+    plan: &Plan,
+    target: Protocol,
+) -> Result<(Bytes, Option<Conversion>), (StatusCode, String)> {
+    ctx.record.upstream_model = plan.upstream_model.clone();
+    if target == call.protocol && plan.upstream_model.is_none() {
+        return Ok((call.bytes.clone(), None));
+    }
+    let mut body = if target == call.protocol {
+        call.json.clone()
+    } else {
+        let converted =
+            convert::convert_request(call.protocol, target, &call.json).map_err(|e| {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot convert this request for the provider: {e}"),
+                )
+            })?;
+        for name in converted.lossy {
+            if !ctx.record.lossy.contains(&name) {
+                ctx.record.lossy.push(name);
+            }
+        }
+        converted.body
+    };
+    if let (Some(model), Some(obj)) = (&plan.upstream_model, body.as_object_mut()) {
+        obj.insert("model".into(), Value::String(model.clone()));
+    }
+    let conversion = (target != call.protocol).then(|| Conversion {
+        upstream: target,
+        client: call.protocol,
+        context: convert::StreamContext::from_request(call.protocol, &call.json),
+    });
+    let bytes = serde_json::to_vec(&body)
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok((Bytes::from(bytes), conversion))
+}
+
+/// Sends a passthrough request to its target and delivers the answer as is.
+pub async fn passthrough(mut ctx: Ctx, target: PassTarget, out: Outbound) -> Response<Body> {
+    let request_capture = out.request_capture.clone();
+    let provider = match &target {
+        PassTarget::Provider(p) => {
+            let credential = ctx
+                .app
+                .pools()
+                .get(&p.name)
+                .and_then(|pool| pool.acquire(0, &[]).ok())
+                .map(|l| l.credential())
+                .unwrap_or(0);
+            ctx.record.provider = Some(p.name.clone());
+            ctx.record.credential = p.credentials.get(credential).map(|c| c.name.clone());
+            Some((p.as_ref(), credential))
+        }
+        PassTarget::Origin(_) => None,
+    };
+    let request = match build(&mut ctx, provider, out) {
+        Ok(r) => r,
+        Err((status, msg)) => return ctx.reject(None, status, &msg),
+    };
+    match send(&mut ctx, request).await {
+        Ok(resp) => deliver::deliver_with_capture(ctx, None, resp, request_capture).await,
+        Err((status, msg)) => ctx.reject(None, status, &msg),
+    }
+}
+
+/// Turns an [`Outbound`] into the request hyper sends: hop-by-hop headers
+/// gone, provider auth injected, `[headers]` and `x-request-id` added.
+pub fn build(
+    ctx: &mut Ctx,
+    provider: Option<(&ProviderSpec, usize)>,
+    out: Outbound,
+) -> Result<Request<Body>, (StatusCode, String)> {
     let mut headers = out.headers;
     strip_hop_by_hop(&mut headers);
     headers.remove(HOST);
-    if let Target::Provider(provider, credential) = target {
-        let credential = provider.credentials.get(*credential);
-        ctx.record.provider = Some(provider.name.clone());
-        ctx.record.credential = credential.map(|c| c.name.clone());
-        provider
-            .kind
-            .inject_auth(&mut headers, credential.and_then(|c| c.key.as_ref()));
+    if let Some((provider, credential)) = provider {
+        let key = provider
+            .credentials
+            .get(credential)
+            .and_then(|c| c.key.as_ref());
+        provider.kind.inject_auth(&mut headers, key);
     }
     for (name, value) in &ctx.app.settings.headers {
         headers.insert(name.clone(), value.clone());
@@ -96,17 +325,45 @@ fn build(ctx: &mut Ctx, target: &Target, out: Outbound) -> Result<Request<Body>,
         }
     };
     ctx.record.request_id = Some(request_id);
-    let uri: http::Uri = out
-        .url
-        .parse()
-        .map_err(|_| format!("cannot build an upstream URL from {:?}", out.url))?;
+    let uri: http::Uri = out.url.parse().map_err(|_| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("cannot build an upstream URL from {:?}", out.url),
+        )
+    })?;
     let mut request = Request::builder()
         .method(out.method)
         .uri(uri)
         .body(out.body)
-        .map_err(|e| format!("cannot build the upstream request: {e}"))?;
+        .map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("cannot build the upstream request: {e}"),
+            )
+        })?;
     *request.headers_mut() = headers;
     Ok(request)
+}
+
+/// Sends with the request timeout (until the response headers arrive).
+pub async fn send(
+    ctx: &mut Ctx,
+    request: Request<Body>,
+) -> Result<Response<Incoming>, (StatusCode, String)> {
+    let timeout = ctx.app.settings.timeouts.request;
+    let result = tokio::time::timeout(timeout, ctx.app.client.request(request)).await;
+    ctx.record.ttfb_ms = Some(ctx.started.elapsed().as_millis() as u64);
+    match result {
+        Ok(Ok(resp)) => Ok(resp),
+        Ok(Err(e)) => Err((
+            StatusCode::BAD_GATEWAY,
+            format!("upstream request failed: {}", error_chain(&e)),
+        )),
+        Err(_) => Err((
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("upstream did not answer within {}s", timeout.as_secs()),
+        )),
+    }
 }
 
 /// The error and its causes on one line (hyper's top-level message alone

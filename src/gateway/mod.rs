@@ -1,13 +1,18 @@
 //! The request pipeline both doors share — requests decrypted on an
 //! intercepted host and requests sent to the listener with a base URL:
 //!
-//! classify → route → convert → forward → convert back → audit.
+//! classify → route ([`plan`]) → convert → forward with failover
+//! ([`forward`]) → convert back ([`deliver`]) → audit ([`tap`]).
 //!
 //! API calls (the three protocols) are read whole, because routing needs the
 //! model; everything else streams through as passthrough. Responses always
 //! stream, frame by frame.
 
+mod bridge;
+mod deliver;
 mod forward;
+mod models;
+mod plan;
 pub mod tap;
 
 use std::net::SocketAddr;
@@ -15,7 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::Value;
@@ -26,31 +31,21 @@ use crate::audit::{Kind, Record};
 use crate::errors;
 use crate::headers::credential_values;
 use crate::protocol::Protocol;
-use crate::providers::ProviderSpec;
 use crate::upstream::Body;
 
-/// Largest API request body read into memory.
+/// Largest request body read into memory.
 pub const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
 
 /// How a request reached switchyard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Door {
-    /// Origin-form request to the listener (a client given a base URL).
+    /// Origin-form request to the listener (a client given a base URL, or a
+    /// workstation switchyard in bridge mode).
     Gateway,
     /// Decrypted from a CONNECT to an intercepted host.
     Intercept { host: String, port: u16 },
     /// An absolute-form `http://` request to the forward proxy.
     Plain,
-}
-
-/// Where a request is sent.
-#[derive(Debug, Clone)]
-pub enum Target {
-    /// A provider, with the credential chosen for it.
-    Provider(Arc<ProviderSpec>, usize),
-    /// The original host itself (intercepted host without a provider, or a
-    /// plain http:// request).
-    Origin(String),
 }
 
 /// Per-request facts gathered before forwarding.
@@ -61,6 +56,21 @@ pub struct Ctx {
     pub record: Record,
     /// Credential values the client sent, for redaction.
     pub secrets: Vec<String>,
+    /// For bridged traffic: the host the workstation intercepted.
+    pub bridged_host: Option<String>,
+}
+
+/// A parsed API call.
+pub struct ApiCall {
+    pub protocol: Protocol,
+    pub method: Method,
+    pub query: Option<String>,
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+    pub bytes: Bytes,
+    pub json: Value,
+    pub model: String,
+    pub stream: bool,
 }
 
 /// Entry point for every proxied request.
@@ -68,54 +78,84 @@ pub async fn handle(
     app: Arc<App>,
     door: Door,
     peer: SocketAddr,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
 ) -> Response<Body> {
     let protocol = (req.method() == Method::POST)
         .then(|| Protocol::from_path(req.uri().path()))
         .flatten();
-    let kind = match (&door, protocol) {
-        (Door::Intercept { .. }, Some(_)) => Kind::Intercept,
-        (Door::Gateway, Some(_)) => Kind::Gateway,
-        _ => Kind::Passthrough,
-    };
-    let mut record = Record::new(kind, peer.to_string());
-    record.method = Some(req.method().to_string());
-    record.path = Some(crate::audit::redact::redact(
-        req.uri()
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/"),
-        &[],
-    ));
-    record.host = match &door {
-        Door::Intercept { host, .. } => Some(host.clone()),
-        Door::Plain => req.uri().host().map(str::to_owned),
-        Door::Gateway => req
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned),
-    };
-    record.user_agent = req
-        .headers()
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    record.protocol = protocol.map(Protocol::name);
-    let ctx = Ctx {
-        secrets: credential_values(req.headers()),
-        app,
-        door,
-        started: Instant::now(),
-        record,
-    };
+    let bridged_host = take_bridge_marker(&door, req.headers_mut());
+    let ctx = Ctx::new(app, door, peer, &req, protocol, bridged_host);
     match protocol {
         Some(protocol) => api_call(ctx, protocol, req).await,
+        None if is_models_listing(&ctx, &req) => models::list(ctx, &req),
         None => passthrough(ctx, req).await,
     }
 }
 
+/// Bridged requests carry the original host in a header, and the bridge's
+/// own token in `Authorization`: both stop here.
+fn take_bridge_marker(door: &Door, headers: &mut HeaderMap) -> Option<String> {
+    if *door != Door::Gateway {
+        return None;
+    }
+    let host = headers.remove(crate::bridge::HOST_HEADER)?;
+    headers.remove(http::header::AUTHORIZATION);
+    host.to_str().ok().map(str::to_ascii_lowercase)
+}
+
+fn is_models_listing(ctx: &Ctx, req: &Request<Incoming>) -> bool {
+    let path = req.uri().path().trim_end_matches('/');
+    req.method() == Method::GET
+        && matches!(path, "/v1/models" | "/models")
+        && ctx.door == Door::Gateway
+        && !ctx.app.settings.routes.is_empty()
+}
+
 impl Ctx {
+    fn new(
+        app: Arc<App>,
+        door: Door,
+        peer: SocketAddr,
+        req: &Request<Incoming>,
+        protocol: Option<Protocol>,
+        bridged_host: Option<String>,
+    ) -> Ctx {
+        let kind = match (&door, protocol) {
+            (Door::Intercept { .. }, Some(_)) => Kind::Intercept,
+            (Door::Gateway, Some(_)) => Kind::Gateway,
+            _ => Kind::Passthrough,
+        };
+        let header = |name| {
+            req.headers()
+                .get(name)
+                .and_then(|v: &http::HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let mut record = Record::new(kind, peer.to_string());
+        record.method = Some(req.method().to_string());
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        record.path = Some(crate::audit::redact::redact(path, &[]));
+        record.host = match &door {
+            Door::Intercept { host, .. } => Some(host.clone()),
+            Door::Plain => req.uri().host().map(str::to_owned),
+            Door::Gateway => bridged_host.clone().or_else(|| header(http::header::HOST)),
+        };
+        record.user_agent = header(http::header::USER_AGENT);
+        record.protocol = protocol.map(Protocol::name);
+        Ctx {
+            secrets: credential_values(req.headers()),
+            app,
+            door,
+            started: Instant::now(),
+            record,
+            bridged_host,
+        }
+    }
+
     /// Answers with switchyard's own error and files the record.
     pub fn reject(
         mut self,
@@ -132,6 +172,23 @@ impl Ctx {
         self.app.auditor.record(self.record);
         errors::response(self.app.settings.errors, protocol, status, message)
     }
+
+    /// Secrets to redact: this request's credentials and configured keys.
+    pub fn all_secrets(&self) -> Vec<&str> {
+        self.secrets
+            .iter()
+            .chain(self.app.secrets())
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// The host whose provider serves unrouted traffic, if any.
+    fn host(&self) -> Option<&str> {
+        match &self.door {
+            Door::Intercept { host, .. } => Some(host),
+            _ => self.bridged_host.as_deref(),
+        }
+    }
 }
 
 /// A call in one of the three API protocols.
@@ -139,17 +196,7 @@ async fn api_call(mut ctx: Ctx, protocol: Protocol, req: Request<Incoming>) -> R
     let (parts, body) = req.into_parts();
     let bytes = match read_body(body).await {
         Ok(b) => b,
-        Err(BodyError::TooLarge) => {
-            let msg = format!("request body exceeds {MAX_REQUEST_BODY} bytes");
-            return ctx.reject(Some(protocol), StatusCode::PAYLOAD_TOO_LARGE, &msg);
-        }
-        Err(BodyError::Read(e)) => {
-            return ctx.reject(
-                Some(protocol),
-                StatusCode::BAD_REQUEST,
-                &format!("cannot read request body: {e}"),
-            )
-        }
+        Err((status, msg)) => return ctx.reject(Some(protocol), status, &msg),
     };
     let json: Value = match serde_json::from_slice(&bytes) {
         Ok(v @ Value::Object(_)) => v,
@@ -176,142 +223,124 @@ async fn api_call(mut ctx: Ctx, protocol: Protocol, req: Request<Incoming>) -> R
         );
     };
     ctx.record.model = Some(model.clone());
-    ctx.record.stream = json.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let stream = json.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    ctx.record.stream = stream;
     let mut capture = Capture::new(ctx.app.settings.audit.max_body_bytes);
     capture.push(&bytes);
-    let secrets: Vec<&str> = ctx
-        .secrets
-        .iter()
-        .chain(ctx.app.secrets())
-        .map(String::as_str)
-        .collect();
-    ctx.record.request_body = capture.text(&secrets);
+    ctx.record.request_body = capture.text(&ctx.all_secrets());
     ctx.record.request_bytes = bytes.len() as u64;
-
-    let target = match select_target(&ctx, Some(protocol), &parts.uri) {
-        Ok(t) => t,
+    let call = ApiCall {
+        protocol,
+        method: parts.method,
+        query: parts.uri.query().map(str::to_owned),
+        path_and_query: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default(),
+        headers: parts.headers,
+        bytes,
+        json,
+        model,
+        stream,
+    };
+    if let Some(bridge) = ctx
+        .app
+        .settings
+        .bridge
+        .clone()
+        .filter(|_| matches!(ctx.door, Door::Intercept { .. }))
+    {
+        let outbound = bridge::Outbound::from_call(&call);
+        match bridge::send(&mut ctx, &bridge, outbound).await {
+            bridge::Result::Answered(resp) => {
+                return deliver::deliver(ctx, Some(protocol), resp, None, None).await
+            }
+            bridge::Result::Refused(msg) => {
+                return ctx.reject(Some(protocol), StatusCode::BAD_GATEWAY, &msg)
+            }
+            bridge::Result::GoDirect => {}
+        }
+    }
+    let plan = match plan::plan(&ctx, protocol, &call.model) {
+        Ok(p) => p,
         Err(msg) => return ctx.reject(Some(protocol), StatusCode::BAD_GATEWAY, &msg),
     };
-    let url = match &target {
-        Target::Provider(p, _) => p.endpoint_url(protocol, parts.uri.query()),
-        Target::Origin(base) => format!(
-            "{base}{}",
-            parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/")
-        ),
-    };
-    let mut headers = parts.headers;
-    // Compressed responses could not be read for usage; ask for identity.
-    headers.remove(http::header::ACCEPT_ENCODING);
-    let outbound = forward::Outbound {
-        method: parts.method,
-        url,
-        headers,
-        body: crate::body::full(bytes),
-        request_capture: None,
-    };
-    forward::send(ctx, Some(protocol), &target, outbound).await
+    forward::with_failover(ctx, call, plan).await
 }
 
 /// Anything else: forwarded unchanged, body streamed.
-async fn passthrough(ctx: Ctx, req: Request<Incoming>) -> Response<Body> {
+async fn passthrough(mut ctx: Ctx, req: Request<Incoming>) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let target = match select_target(&ctx, None, &parts.uri) {
-        Ok(t) => t,
-        Err(msg) => return ctx.reject(None, StatusCode::BAD_GATEWAY, &msg),
-    };
     let path = parts
         .uri
         .path_and_query()
         .map(|p| p.as_str())
-        .unwrap_or("/");
-    let url = match &target {
-        Target::Provider(p, _) => p.passthrough_url(path),
-        Target::Origin(base) => format!("{base}{path}"),
+        .unwrap_or("/")
+        .to_owned();
+    let max_body = ctx.app.settings.audit.max_body_bytes;
+    if let Some(bridge) = ctx
+        .app
+        .settings
+        .bridge
+        .clone()
+        .filter(|_| matches!(ctx.door, Door::Intercept { .. }))
+    {
+        // Soft mode may have to send the body twice, so it is read first.
+        let bytes = match read_body(body).await {
+            Ok(b) => b,
+            Err((status, msg)) => return ctx.reject(None, status, &msg),
+        };
+        ctx.record.request_bytes = bytes.len() as u64;
+        let outbound = bridge::Outbound {
+            method: parts.method.clone(),
+            path_and_query: path.clone(),
+            headers: parts.headers.clone(),
+            body: bytes.clone(),
+        };
+        match bridge::send(&mut ctx, &bridge, outbound).await {
+            bridge::Result::Answered(resp) => {
+                return deliver::deliver(ctx, None, resp, None, None).await
+            }
+            bridge::Result::Refused(msg) => return ctx.reject(None, StatusCode::BAD_GATEWAY, &msg),
+            bridge::Result::GoDirect => {}
+        }
+        let target = match plan::passthrough_target(&ctx, &parts.uri) {
+            Ok(t) => t,
+            Err(msg) => return ctx.reject(None, StatusCode::BAD_GATEWAY, &msg),
+        };
+        let out = forward::Outbound::new(
+            parts.method,
+            target.url(&path),
+            parts.headers,
+            crate::body::full(bytes),
+        );
+        return forward::passthrough(ctx, target, out).await;
+    }
+    let target = match plan::passthrough_target(&ctx, &parts.uri) {
+        Ok(t) => t,
+        Err(msg) => return ctx.reject(None, StatusCode::BAD_GATEWAY, &msg),
     };
-    let capture = Arc::new(std::sync::Mutex::new(Capture::new(
-        ctx.app.settings.audit.max_body_bytes,
-    )));
+    let capture = Arc::new(std::sync::Mutex::new(Capture::new(max_body)));
     let body = crate::body::boxed(tap::CountingBody::new(
         crate::body::boxed(body),
         capture.clone(),
     ));
-    let outbound = forward::Outbound {
-        method: parts.method,
-        url,
-        headers: parts.headers,
-        body,
-        request_capture: Some(capture),
-    };
-    forward::send(ctx, None, &target, outbound).await
+    let mut out = forward::Outbound::new(parts.method, target.url(&path), parts.headers, body);
+    out.request_capture = Some(capture);
+    forward::passthrough(ctx, target, out).await
 }
 
-/// Picks the upstream for a request (the routing seam: model routes,
-/// credential pools and failover plug in here).
-fn select_target(ctx: &Ctx, protocol: Option<Protocol>, uri: &http::Uri) -> Result<Target, String> {
-    let app = &ctx.app;
-    if let Some(name) = &app.settings.single_provider {
-        let p = app
-            .provider(name)
-            .ok_or_else(|| format!("provider {name:?} is not configured"))?;
-        return Ok(Target::Provider(p, 0));
-    }
-    match &ctx.door {
-        Door::Intercept { host, port } => Ok(match app.provider_for_host(host) {
-            Some(p) => Target::Provider(p, 0),
-            None => Target::Origin(format!(
-                "https://{}",
-                crate::upstream::authority(host, *port)
-            )),
-        }),
-        Door::Plain => match (uri.scheme_str(), uri.authority()) {
-            (Some("http"), Some(authority)) => Ok(Target::Origin(format!("http://{authority}"))),
-            _ => Err("only http:// URLs can be proxied without CONNECT".to_owned()),
-        },
-        Door::Gateway => {
-            let name = match protocol {
-                Some(Protocol::AnthropicMessages) => "anthropic",
-                Some(_) => "openai",
-                None => native_guess(ctx),
-            };
-            app.provider(name)
-                .map(|p| Target::Provider(p, 0))
-                .ok_or_else(|| format!("no provider named {name:?}"))
-        }
-    }
-}
-
-/// For non-API gateway paths: Anthropic clients send `anthropic-version`
-/// and use `/v1/messages/…` paths (count_tokens); everything else is OpenAI.
-fn native_guess(ctx: &Ctx) -> &'static str {
-    let path = ctx.record.path.as_deref().unwrap_or_default();
-    if path.starts_with("/v1/messages")
-        || path.starts_with("/messages")
-        || ctx
-            .record
-            .user_agent
-            .as_deref()
-            .is_some_and(|ua| ua.contains("claude"))
-    {
-        "anthropic"
-    } else {
-        "openai"
-    }
-}
-
-#[derive(Debug)]
-enum BodyError {
-    TooLarge,
-    Read(String),
-}
-
-async fn read_body(body: Incoming) -> Result<Bytes, BodyError> {
+async fn read_body(body: Incoming) -> Result<Bytes, (StatusCode, String)> {
     match Limited::new(body, MAX_REQUEST_BODY).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
-        Err(e) => Err(BodyError::Read(e.to_string())),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body exceeds {MAX_REQUEST_BODY} bytes"),
+        )),
+        Err(e) => Err((
+            StatusCode::BAD_REQUEST,
+            format!("cannot read request body: {e}"),
+        )),
     }
 }

@@ -3,10 +3,14 @@
 //! audit record, which is filed when the body ends, fails, or is dropped
 //! because the client went away (dropping it also drops the upstream body,
 //! which cancels the upstream request).
+//!
+//! It also enforces the stream-idle timeout (shorter once a tool call's
+//! arguments have begun), and ends a failed SSE stream with the client
+//! protocol's error event rather than a cut connection.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -18,6 +22,8 @@ use crate::app::App;
 use crate::audit::capture::Capture;
 use crate::audit::usage::UsageTap;
 use crate::audit::Record;
+use crate::pool::Lease;
+use crate::protocol::Protocol;
 use crate::upstream::{Body, BoxError};
 
 /// What is needed to file the record once the body is done.
@@ -30,7 +36,11 @@ pub struct Finisher {
     /// Credential values of this request, to redact from bodies.
     pub secrets: Vec<String>,
     /// Shared with a streamed request body, when the request was not buffered.
-    pub request: Option<Arc<std::sync::Mutex<Capture>>>,
+    pub request: Option<Arc<Mutex<Capture>>>,
+    /// The credential used: its token window learns the real usage.
+    pub lease: Option<Lease>,
+    /// Fields a stream conversion dropped, known only at the end.
+    pub stream_lossy: Option<Arc<Mutex<Vec<&'static str>>>>,
 }
 
 impl Finisher {
@@ -44,8 +54,8 @@ impl Finisher {
         let secrets: Vec<&str> = self
             .secrets
             .iter()
+            .chain(self.app.secrets())
             .map(String::as_str)
-            .chain(self.app.secrets().iter().map(String::as_str))
             .collect();
         let r = &mut self.record;
         r.duration_ms = self.started.elapsed().as_millis() as u64;
@@ -55,6 +65,13 @@ impl Finisher {
             r.request_bytes = request.total();
             r.request_body = request.text(&secrets);
         }
+        if let Some(lossy) = self.stream_lossy.as_ref().and_then(|l| l.lock().ok()) {
+            for name in lossy.iter() {
+                if !r.lossy.contains(name) {
+                    r.lossy.push(name);
+                }
+            }
+        }
         r.stream = r.stream || self.usage.is_stream();
         r.error = r
             .error
@@ -62,26 +79,44 @@ impl Finisher {
             .or(error)
             .map(|e| crate::audit::redact::redact(&e, &secrets));
         r.usage = self.usage.finish();
+        if let (Some(lease), Some(u)) = (&self.lease, &r.usage) {
+            lease.settle_tokens(
+                u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens,
+            );
+        }
         self.app.auditor.record(self.record);
     }
 }
 
-/// A response body that taps frames for the audit and enforces the
-/// stream-idle timeout.
+/// A response body that taps frames for the audit and enforces timeouts.
 pub struct TapBody {
     inner: Body,
     finisher: Option<Finisher>,
-    idle: Duration,
+    /// (any gap, gap once a tool call has begun)
+    idle: (Duration, Duration),
     timer: Pin<Box<Sleep>>,
+    sse: bool,
+    /// The protocol whose error event ends a failed SSE stream.
+    error_protocol: Option<Protocol>,
+    ended: bool,
 }
 
 impl TapBody {
-    pub fn new(inner: Body, finisher: Finisher, idle: Duration) -> TapBody {
+    pub fn new(
+        inner: Body,
+        finisher: Finisher,
+        idle: (Duration, Duration),
+        sse: bool,
+        error_protocol: Option<Protocol>,
+    ) -> TapBody {
         TapBody {
             inner,
             finisher: Some(finisher),
             idle,
-            timer: Box::pin(tokio::time::sleep(idle)),
+            timer: Box::pin(tokio::time::sleep(idle.0)),
+            sse,
+            error_protocol,
+            ended: false,
         }
     }
 
@@ -90,11 +125,35 @@ impl TapBody {
             f.finish(error);
         }
     }
-}
 
-#[derive(Debug, thiserror::Error)]
-#[error("upstream stream idle for {0:?}")]
-pub struct IdleTimeout(Duration);
+    fn current_idle(&self) -> Duration {
+        let tool_call = self
+            .finisher
+            .as_ref()
+            .is_some_and(|f| f.usage.tool_call_started());
+        if tool_call {
+            self.idle.0.min(self.idle.1)
+        } else {
+            self.idle.0
+        }
+    }
+
+    /// Ends the body after a failure: an SSE stream of a known protocol gets
+    /// its error event and a clean end; anything else an error.
+    fn fail(&mut self, message: String) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.ended = true;
+        let event = (self.sse && self.error_protocol.is_some())
+            .then(|| crate::errors::stream_error_event(self.error_protocol, &message));
+        if let (Some(event), Some(f)) = (&event, self.finisher.as_mut()) {
+            f.observe(&event.to_bytes());
+        }
+        self.finish(Some(message.clone()));
+        match event {
+            Some(event) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(event.to_bytes()))))),
+            None => Poll::Ready(Some(Err(message.into()))),
+        }
+    }
+}
 
 impl HttpBody for TapBody {
     type Data = Bytes;
@@ -105,28 +164,28 @@ impl HttpBody for TapBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
+        if this.ended {
+            return Poll::Ready(None);
+        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(data), Some(f)) = (frame.data_ref(), this.finisher.as_mut()) {
                     f.observe(data);
                 }
-                let deadline = tokio::time::Instant::now() + this.idle;
+                let deadline = tokio::time::Instant::now() + this.current_idle();
                 this.timer.as_mut().reset(deadline);
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => {
-                this.finish(Some(format!("upstream body: {e}")));
-                Poll::Ready(Some(Err(e)))
-            }
+            Poll::Ready(Some(Err(e))) => this.fail(format!("upstream body: {e}")),
             Poll::Ready(None) => {
+                this.ended = true;
                 this.finish(None);
                 Poll::Ready(None)
             }
             Poll::Pending => match this.timer.as_mut().poll(cx) {
                 Poll::Ready(()) => {
-                    let err = IdleTimeout(this.idle);
-                    this.finish(Some(err.to_string()));
-                    Poll::Ready(Some(Err(Box::new(err))))
+                    let idle = this.current_idle();
+                    this.fail(format!("upstream stream idle for {}s", idle.as_secs_f64()))
                 }
                 Poll::Pending => Poll::Pending,
             },
@@ -134,7 +193,7 @@ impl HttpBody for TapBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.ended || self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -155,11 +214,11 @@ impl Drop for TapBody {
 /// A request body streamed to the upstream while being counted and captured.
 pub struct CountingBody {
     inner: Body,
-    capture: Arc<std::sync::Mutex<Capture>>,
+    capture: Arc<Mutex<Capture>>,
 }
 
 impl CountingBody {
-    pub fn new(inner: Body, capture: Arc<std::sync::Mutex<Capture>>) -> CountingBody {
+    pub fn new(inner: Body, capture: Arc<Mutex<Capture>>) -> CountingBody {
         CountingBody { inner, capture }
     }
 }

@@ -109,6 +109,7 @@ pub struct ProviderSpec {
     pub hosts: Vec<String>,
     pub credentials: Vec<CredentialSpec>,
     pub fallback: bool,
+    pub breaker: crate::pool::breaker::BreakerSpec,
     /// True for the implicit `anthropic`/`openai` providers of a zero config.
     pub implicit: bool,
 }
@@ -142,6 +143,7 @@ impl ProviderSpec {
                 tpm: None,
             }],
             fallback: false,
+            breaker: Default::default(),
             implicit: true,
         })
     }

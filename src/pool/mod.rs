@@ -1,0 +1,393 @@
+//! Credential pools: which provider credential serves the next request.
+//!
+//! Each provider's credentials are used round-robin, skipping any whose rpm
+//! or tpm window is full or that is cooling down after a 429 or 5xx. Each
+//! provider also has a circuit breaker fed by 5xx, timeouts and connection
+//! failures. A [`Lease`] is what a request holds while it uses a credential;
+//! it reports the outcome back.
+
+pub mod breaker;
+pub mod window;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use breaker::{Admit, Breaker};
+use window::Window;
+
+use crate::providers::ProviderSpec;
+
+/// What happened to a request, as far as the credential and provider go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Anything the provider answered normally (including client errors).
+    Success,
+    /// 429: cool the credential down, for `retry_after` when given.
+    RateLimited { retry_after: Option<Duration> },
+    /// 5xx: cool the credential down briefly and count a breaker failure.
+    ServerError,
+    /// Connection failure or timeout: the provider, not the key, is at fault.
+    Unreachable,
+}
+
+/// The state of one credential.
+#[derive(Debug)]
+struct Credential {
+    name: String,
+    rpm: Option<u32>,
+    tpm: Option<u64>,
+    requests: Window,
+    tokens: Window,
+    cooldown_until: Option<Instant>,
+    /// Consecutive 429/5xx, for exponential backoff without retry-after.
+    strikes: u32,
+}
+
+impl Credential {
+    /// Zero when usable now, else how long until it may be.
+    fn wait(&mut self, now: Instant) -> Duration {
+        let mut wait = self
+            .cooldown_until
+            .map(|t| t.saturating_duration_since(now))
+            .unwrap_or_default();
+        if let Some(rpm) = self.rpm {
+            if self.requests.sum(now) >= u64::from(rpm) {
+                wait = wait.max(self.requests.wait_until_below(now, u64::from(rpm)));
+                wait = wait.max(Duration::from_millis(1));
+            }
+        }
+        if let Some(tpm) = self.tpm {
+            if self.tokens.sum(now) >= tpm {
+                wait = wait
+                    .max(self.tokens.wait_until_below(now, tpm))
+                    .max(Duration::from_millis(1));
+            }
+        }
+        wait
+    }
+}
+
+/// Credential state as `status` reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CredentialStatus {
+    pub name: String,
+    /// `available`, `limited` (rpm/tpm window full) or `cooling_down`.
+    pub state: &'static str,
+    pub requests_last_minute: u64,
+    pub tokens_last_minute: u64,
+}
+
+/// One provider's credentials and breaker.
+#[derive(Debug)]
+pub struct ProviderPool {
+    name: String,
+    credentials: Mutex<Vec<Credential>>,
+    breaker: Mutex<Breaker>,
+    next: AtomicUsize,
+    ids: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks leaves plain counters behind, which
+    // are still valid: keep serving rather than poisoning every request.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ProviderPool {
+    pub fn new(spec: &ProviderSpec) -> ProviderPool {
+        let credentials = spec
+            .credentials
+            .iter()
+            .map(|c| Credential {
+                name: c.name.clone(),
+                rpm: c.rpm,
+                tpm: c.tpm,
+                requests: Window::default(),
+                tokens: Window::default(),
+                cooldown_until: None,
+                strikes: 0,
+            })
+            .collect();
+        ProviderPool {
+            name: spec.name.clone(),
+            credentials: Mutex::new(credentials),
+            breaker: Mutex::new(Breaker::new(spec.breaker)),
+            next: AtomicUsize::new(0),
+            ids: AtomicU64::new(0),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Takes the next usable credential (round-robin), counting the request
+    /// and `estimate` tokens against its windows. `skip` lists credential
+    /// indexes this request already tried. Err: how long until one may be free.
+    pub fn acquire(self: &Arc<Self>, estimate: u64, skip: &[usize]) -> Result<Lease, Duration> {
+        let now = Instant::now();
+        let probe = match lock(&self.breaker).allow(now) {
+            Admit::Yes => false,
+            Admit::Probe => true,
+            Admit::No(wait) => return Err(wait),
+        };
+        let mut creds = lock(&self.credentials);
+        let n = creds.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut soonest = Duration::MAX;
+        for offset in 0..n {
+            let index = (start + offset) % n;
+            if skip.contains(&index) {
+                continue;
+            }
+            let cred = &mut creds[index];
+            let wait = cred.wait(now);
+            if wait > Duration::ZERO {
+                soonest = soonest.min(wait);
+                continue;
+            }
+            let id = self.ids.fetch_add(1, Ordering::Relaxed);
+            cred.requests.add(id, now, 1);
+            cred.tokens.add(id, now, estimate);
+            return Ok(Lease {
+                pool: self.clone(),
+                index,
+                id,
+                probe,
+                reported: false,
+            });
+        }
+        drop(creds);
+        if probe {
+            lock(&self.breaker).probe_abandoned();
+        }
+        Err(if soonest == Duration::MAX {
+            Duration::from_secs(1)
+        } else {
+            soonest
+        })
+    }
+
+    pub fn breaker_state(&self) -> &'static str {
+        lock(&self.breaker).state().name()
+    }
+
+    pub fn credentials_status(&self) -> Vec<CredentialStatus> {
+        let now = Instant::now();
+        lock(&self.credentials)
+            .iter_mut()
+            .map(|c| {
+                let cooling = c.cooldown_until.is_some_and(|t| t > now);
+                let limited = c.wait(now) > Duration::ZERO;
+                CredentialStatus {
+                    name: c.name.clone(),
+                    state: if cooling {
+                        "cooling_down"
+                    } else if limited {
+                        "limited"
+                    } else {
+                        "available"
+                    },
+                    requests_last_minute: c.requests.sum(now),
+                    tokens_last_minute: c.tokens.sum(now),
+                }
+            })
+            .collect()
+    }
+
+    fn report(&self, lease: &Lease, outcome: Outcome) {
+        let now = Instant::now();
+        {
+            let mut creds = lock(&self.credentials);
+            if let Some(cred) = creds.get_mut(lease.index) {
+                match outcome {
+                    Outcome::Success | Outcome::Unreachable => cred.strikes = 0,
+                    Outcome::RateLimited { retry_after } => {
+                        cred.strikes += 1;
+                        let wait = retry_after.unwrap_or_else(|| backoff(cred.strikes));
+                        cred.cooldown_until = Some(now + wait);
+                    }
+                    Outcome::ServerError => {
+                        cred.strikes += 1;
+                        cred.cooldown_until = Some(now + backoff(cred.strikes));
+                    }
+                }
+            }
+        }
+        let mut breaker = lock(&self.breaker);
+        match outcome {
+            Outcome::Success | Outcome::RateLimited { .. } => breaker.on_success(),
+            Outcome::ServerError | Outcome::Unreachable => breaker.on_failure(now),
+        }
+    }
+}
+
+/// Exponential backoff with ±20% jitter: 1 s, 2 s, 4 s … up to 60 s.
+fn backoff(strikes: u32) -> Duration {
+    let base =
+        Duration::from_secs(1u64 << strikes.saturating_sub(1).min(6)).min(Duration::from_secs(60));
+    let mut byte = [0u8; 1];
+    let jitter = match aws_lc_rs::rand::fill(&mut byte) {
+        Ok(()) => 0.8 + f64::from(byte[0]) / 255.0 * 0.4,
+        Err(_) => 1.0,
+    };
+    base.mul_f64(jitter)
+}
+
+/// Parses `retry-after`: delay-seconds or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(3600.0)));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+/// A credential in use by one request.
+#[derive(Debug)]
+pub struct Lease {
+    pool: Arc<ProviderPool>,
+    index: usize,
+    id: u64,
+    probe: bool,
+    reported: bool,
+}
+
+impl Lease {
+    /// Index of the credential in the provider's list.
+    pub fn credential(&self) -> usize {
+        self.index
+    }
+
+    pub fn provider(&self) -> &str {
+        &self.pool.name
+    }
+
+    pub fn report(&mut self, outcome: Outcome) {
+        if !self.reported {
+            self.reported = true;
+            self.pool.report(self, outcome);
+        }
+    }
+
+    /// Replaces the token estimate with what the response reported.
+    pub fn settle_tokens(&self, tokens: u64) {
+        if let Some(cred) = lock(&self.pool.credentials).get_mut(self.index) {
+            cred.tokens.settle(self.id, tokens);
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if !self.reported && self.probe {
+            lock(&self.pool.breaker).probe_abandoned();
+        }
+    }
+}
+
+/// Every provider's pool.
+#[derive(Debug, Default)]
+pub struct Pools {
+    providers: HashMap<String, Arc<ProviderPool>>,
+}
+
+impl Pools {
+    pub fn new(providers: &[Arc<ProviderSpec>]) -> Pools {
+        Pools {
+            providers: providers
+                .iter()
+                .map(|p| (p.name.clone(), Arc::new(ProviderPool::new(p))))
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, provider: &str) -> Option<&Arc<ProviderPool>> {
+        self.providers.get(provider)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<ProviderPool>> {
+        self.providers.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::{CredentialSpec, ProviderSpec};
+
+    fn spec(creds: &[(&str, Option<u32>, Option<u64>)]) -> ProviderSpec {
+        let mut spec = ProviderSpec::implicit("openai").unwrap();
+        spec.credentials = creds
+            .iter()
+            .map(|(n, rpm, tpm)| CredentialSpec {
+                name: n.to_string(),
+                key: None,
+                rpm: *rpm,
+                tpm: *tpm,
+            })
+            .collect();
+        spec
+    }
+
+    #[test]
+    fn round_robin_skips_full_windows() {
+        let pool = Arc::new(ProviderPool::new(&spec(&[
+            ("a", Some(1), None),
+            ("b", None, None),
+        ])));
+        let names: Vec<usize> = (0..4)
+            .map(|_| pool.acquire(1, &[]).unwrap().credential())
+            .collect();
+        assert_eq!(
+            names,
+            [0, 1, 1, 1],
+            "a has rpm 1, so after one use only b serves"
+        );
+    }
+
+    #[test]
+    fn tpm_counts_settled_usage_and_429_cools_down() {
+        let pool = Arc::new(ProviderPool::new(&spec(&[("a", None, Some(100))])));
+        let lease = pool.acquire(10, &[]).unwrap();
+        lease.settle_tokens(150);
+        let wait = pool.acquire(10, &[]).unwrap_err();
+        assert!(wait > Duration::from_secs(50), "{wait:?}");
+
+        let pool = Arc::new(ProviderPool::new(&spec(&[("a", None, None)])));
+        let mut lease = pool.acquire(1, &[]).unwrap();
+        lease.report(Outcome::RateLimited {
+            retry_after: Some(Duration::from_secs(30)),
+        });
+        let wait = pool.acquire(1, &[]).unwrap_err();
+        assert!(
+            wait > Duration::from_secs(29) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        assert_eq!(pool.credentials_status()[0].state, "cooling_down");
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after("0.5"), Some(Duration::from_millis(500)));
+        let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
+        let d = parse_retry_after(&future).unwrap();
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert!(backoff(1) <= Duration::from_millis(1200));
+        assert!(backoff(3) >= Duration::from_millis(3200));
+        assert!(backoff(30) <= Duration::from_secs(72));
+    }
+}

@@ -1,0 +1,157 @@
+//! Model routes: `[[routes]]` in file order, first match wins, each naming
+//! the providers (in failover order) that serve the models it matches.
+
+use regex::Regex;
+use wildmatch::WildMatch;
+
+use crate::protocol::Protocol;
+
+/// How a route's pattern is compared with the model the client sent.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    Exact(String),
+    Glob(WildMatch),
+    Prefix(String),
+    Regex(Regex),
+}
+
+impl Matcher {
+    pub fn new(kind: &str, pattern: &str) -> Result<Matcher, String> {
+        match kind {
+            "exact" => Ok(Matcher::Exact(pattern.to_owned())),
+            "glob" => Ok(Matcher::Glob(WildMatch::new(pattern))),
+            "prefix" => Ok(Matcher::Prefix(pattern.to_owned())),
+            "regex" => Regex::new(pattern)
+                .map(Matcher::Regex)
+                .map_err(|e| format!("invalid regex: {e}")),
+            other => Err(format!(
+                "unknown match kind {other:?}; one of exact, glob, prefix, regex"
+            )),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Matcher::Exact(_) => "exact",
+            Matcher::Glob(_) => "glob",
+            Matcher::Prefix(_) => "prefix",
+            Matcher::Regex(_) => "regex",
+        }
+    }
+
+    pub fn matches(&self, model: &str) -> bool {
+        match self {
+            Matcher::Exact(p) => p == model,
+            Matcher::Glob(g) => g.matches(model),
+            Matcher::Prefix(p) => model.starts_with(p.as_str()),
+            Matcher::Regex(r) => r.is_match(model),
+        }
+    }
+}
+
+/// One `[[routes]]` entry, validated.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The pattern as written (recorded in the audit line as `route`).
+    pub pattern: String,
+    pub matcher: Matcher,
+    pub protocol: Option<Protocol>,
+    /// Provider names in failover order.
+    pub providers: Vec<String>,
+    pub upstream_model: Option<String>,
+}
+
+impl Route {
+    pub fn matches(&self, protocol: Protocol, model: &str) -> bool {
+        self.protocol.is_none_or(|p| p == protocol) && self.matcher.matches(model)
+    }
+}
+
+/// The route table.
+#[derive(Debug, Clone, Default)]
+pub struct Router {
+    routes: Vec<Route>,
+}
+
+impl Router {
+    pub fn new(routes: Vec<Route>) -> Router {
+        Router { routes }
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// The first route matching, if any.
+    pub fn find(&self, protocol: Protocol, model: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.matches(protocol, model))
+    }
+
+    /// Models the routes make reachable, for `GET /v1/models`: exact
+    /// patterns, and the upstream models routes rewrite to.
+    pub fn listed_models(&self) -> Vec<String> {
+        let mut models: Vec<String> = self
+            .routes
+            .iter()
+            .flat_map(|r| {
+                let exact = match &r.matcher {
+                    Matcher::Exact(m) => Some(m.clone()),
+                    _ => None,
+                };
+                exact.into_iter().chain(r.upstream_model.clone())
+            })
+            .collect();
+        models.sort();
+        models.dedup();
+        models
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(kind: &str, pattern: &str, protocol: Option<Protocol>, provider: &str) -> Route {
+        Route {
+            pattern: pattern.into(),
+            matcher: Matcher::new(kind, pattern).unwrap(),
+            protocol,
+            providers: vec![provider.into()],
+            upstream_model: None,
+        }
+    }
+
+    #[test]
+    fn first_match_wins_with_each_kind_and_protocol_filter() {
+        let router = Router::new(vec![
+            route("exact", "gpt-4o", None, "exact"),
+            route(
+                "glob",
+                "claude-*",
+                Some(Protocol::AnthropicMessages),
+                "glob",
+            ),
+            route("prefix", "claude-", None, "prefix"),
+            route("regex", "^o[0-9]+(-mini)?$", None, "regex"),
+        ]);
+        let find = |p, m| router.find(p, m).map(|r| r.providers[0].as_str());
+        assert_eq!(find(Protocol::OpenAiChat, "gpt-4o"), Some("exact"));
+        assert_eq!(find(Protocol::OpenAiChat, "gpt-4o-mini"), None);
+        assert_eq!(
+            find(Protocol::AnthropicMessages, "claude-sonnet-4-5"),
+            Some("glob")
+        );
+        assert_eq!(
+            find(Protocol::OpenAiChat, "claude-sonnet-4-5"),
+            Some("prefix")
+        );
+        assert_eq!(find(Protocol::OpenAiResponses, "o3-mini"), Some("regex"));
+        assert_eq!(find(Protocol::OpenAiResponses, "o3-maxi"), None);
+    }
+
+    #[test]
+    fn bad_patterns_are_rejected() {
+        assert!(Matcher::new("regex", "([").is_err());
+        assert!(Matcher::new("fuzzy", "x").is_err());
+    }
+}

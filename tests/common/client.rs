@@ -124,3 +124,27 @@ pub async fn post_timed(
         frames,
     }
 }
+
+/// A plain-HTTP request to the gateway door (a client with a base URL).
+pub async fn gateway(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &serde_json::Value,
+) -> (u16, http::HeaderMap, String) {
+    let tcp = TcpStream::connect(addr).await.expect("connect to switchyard");
+    let (mut sender, conn) = http1::handshake(TokioIo::new(tcp)).await.expect("h1 handshake");
+    tokio::spawn(conn);
+    let mut req = http::Request::post(path)
+        .header("host", addr.to_string())
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Full::new(Bytes::from(body.to_string()))).expect("request");
+    let resp = sender.send_request(req).await.expect("send request");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}

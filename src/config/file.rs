@@ -95,6 +95,8 @@ pub struct ProviderEntry {
     pub tpm: Option<u64>,
     #[serde(default)]
     pub fallback: bool,
+    /// Protocols to use with this provider (default: all its kind speaks).
+    pub protocols: Option<Vec<String>>,
     /// Consecutive failures that open the provider's circuit breaker.
     pub circuit_failures: Option<u32>,
     /// Seconds the circuit stays open before a probe.

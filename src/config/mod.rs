@@ -547,8 +547,28 @@ impl Resolver<'_> {
             credentials: self.credentials(name, entry)?,
             fallback: entry.fallback,
             breaker: self.breaker(name, entry)?,
+            protocols: self.provider_protocols(name, kind, entry)?,
             implicit: false,
         })
+    }
+
+    fn provider_protocols(
+        &self,
+        name: &str,
+        kind: ProviderKind,
+        entry: &file::ProviderEntry,
+    ) -> Result<Vec<crate::protocol::Protocol>, ConfigError> {
+        let key = format!("providers.{name}.protocols");
+        let mut out = Vec::new();
+        for p in entry.protocols.iter().flatten() {
+            let protocol = crate::protocol::Protocol::from_name(p)
+                .ok_or_else(|| self.invalid(&key, format!("unknown protocol {p:?}")))?;
+            if !kind.speaks(protocol) {
+                return Err(self.invalid(&key, format!("a {} provider does not speak {p}", kind.name())));
+            }
+            out.push(protocol);
+        }
+        Ok(out)
     }
 
     fn breaker(&self, name: &str, entry: &file::ProviderEntry) -> Result<BreakerSpec, ConfigError> {

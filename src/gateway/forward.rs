@@ -207,7 +207,7 @@ async fn attempt(
     provider: &ProviderSpec,
     lease: &Lease,
 ) -> Result<(Response<Incoming>, Option<Conversion>), (StatusCode, String)> {
-    let target = provider.kind.target_protocol(call.protocol);
+    let target = provider.target_protocol(call.protocol);
     let (body, conversion) = upstream_body(ctx, call, plan, target)?;
     let url = provider.endpoint_url(target, call.query.as_deref());
     let mut headers = call.headers.clone();

@@ -110,6 +110,10 @@ pub struct ProviderSpec {
     pub credentials: Vec<CredentialSpec>,
     pub fallback: bool,
     pub breaker: crate::pool::breaker::BreakerSpec,
+    /// Restricts the protocols used with this provider (empty: all its kind
+    /// speaks); e.g. an `openai` provider limited to Responses gets Chat
+    /// Completions requests converted.
+    pub protocols: Vec<Protocol>,
     /// True for the implicit `anthropic`/`openai` providers of a zero config.
     pub implicit: bool,
 }
@@ -144,8 +148,25 @@ impl ProviderSpec {
             }],
             fallback: false,
             breaker: Default::default(),
+            protocols: Vec::new(),
             implicit: true,
         })
+    }
+
+    fn speaks(&self, protocol: Protocol) -> bool {
+        self.kind.speaks(protocol) && (self.protocols.is_empty() || self.protocols.contains(&protocol))
+    }
+
+    /// The protocol a request of `inbound` is sent in: unchanged when this
+    /// provider speaks it, else the provider's first allowed protocol.
+    pub fn target_protocol(&self, inbound: Protocol) -> Protocol {
+        if self.speaks(inbound) {
+            return inbound;
+        }
+        self.protocols
+            .first()
+            .copied()
+            .unwrap_or_else(|| self.kind.target_protocol(inbound))
     }
 
     /// The upstream URL for an API call of `protocol`.

@@ -112,29 +112,11 @@ impl App {
     }
 
     pub fn provider(&self, name: &str) -> Option<Arc<ProviderSpec>> {
-        self.settings
-            .providers
-            .iter()
-            .find(|p| p.name == name)
-            .cloned()
+        self.settings.provider(name)
     }
 
-    /// The provider serving an intercepted host: one that lists it in
-    /// `hosts` (globs allowed), configured providers before implicit ones.
     pub fn provider_for_host(&self, host: &str) -> Option<Arc<ProviderSpec>> {
-        let host = host.to_ascii_lowercase();
-        let matches = |p: &&Arc<ProviderSpec>| {
-            p.hosts
-                .iter()
-                .any(|h| wildmatch::WildMatch::new(&h.to_ascii_lowercase()).matches(&host))
-        };
-        let providers = &self.settings.providers;
-        providers
-            .iter()
-            .filter(|p| !p.implicit)
-            .find(matches)
-            .or_else(|| providers.iter().find(matches))
-            .cloned()
+        self.settings.provider_for_host(host)
     }
 
     pub fn router(&self) -> &Router {

@@ -33,6 +33,22 @@ pub enum Command {
     Env(EnvArgs),
     /// Validate the configuration and print what it sets up.
     Check(ConfigArgs),
+    /// Explain which route, provider and upstream model would serve a request.
+    Route(RouteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// anthropic_messages, openai_chat_completions or openai_responses.
+    #[arg(long)]
+    pub protocol: String,
+    #[arg(long)]
+    pub model: String,
+    /// Explain it as a request intercepted on this host.
+    #[arg(long)]
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -145,6 +161,7 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Ca(cmd) => ca::run(cmd),
         Command::Env(args) => env::run(args),
         Command::Check(args) => run::check(args),
+        Command::Route(args) => run::route(args),
     }
 }
 

@@ -2,7 +2,9 @@
 
 use std::io::Write;
 
-use super::{load_settings, CliError, ConfigArgs, RunArgs};
+use super::{load_settings, CliError, ConfigArgs, RouteArgs, RunArgs};
+use crate::protocol::Protocol;
+use crate::routing::{self, Router};
 use crate::config::Flags;
 use crate::server::Server;
 
@@ -58,14 +60,77 @@ pub fn check(args: ConfigArgs) -> Result<(), CliError> {
     for p in &settings.providers {
         let creds: Vec<_> = p.credentials.iter().map(|c| c.name.as_str()).collect();
         let implicit = if p.implicit { " (implicit)" } else { "" };
+        let fallback = if p.fallback { " fallback" } else { "" };
         println!(
-            "  {:<12} {:<12} {} [{}]{implicit}",
+            "  {:<12} {:<12} {} [{}]{implicit}{fallback}",
             p.name,
             p.kind.name(),
             p.base_url,
             creds.join(", ")
         );
     }
+    if let Some(bridge) = &settings.bridge {
+        println!("bridge: {} ({})", bridge.url, bridge.mode.name());
+    }
+    print_routes(&settings.routes);
+    Ok(())
+}
+
+fn print_routes(routes: &[routing::Route]) {
+    if routes.is_empty() {
+        println!("routes: none (API calls go to the intercepted host's provider, or anthropic/openai by protocol)");
+        return;
+    }
+    println!("routes (first match wins):");
+    println!("  {:<3} {:<26} {:<7} {:<24} {:<20} upstream_model", "#", "protocol", "match", "model", "providers");
+    for (i, r) in routes.iter().enumerate() {
+        println!(
+            "  {:<3} {:<26} {:<7} {:<24} {:<20} {}",
+            i + 1,
+            r.protocol.map(Protocol::name).unwrap_or("*"),
+            r.matcher.kind(),
+            r.pattern,
+            r.providers.join(" > "),
+            r.upstream_model.as_deref().unwrap_or("-")
+        );
+    }
+}
+
+pub fn route(args: RouteArgs) -> Result<(), CliError> {
+    let settings = load_settings(&args.config, Flags::default())?;
+    let protocol = Protocol::from_name(&args.protocol).ok_or_else(|| {
+        CliError::Usage(format!(
+            "unknown protocol {:?}; one of anthropic_messages, openai_chat_completions, openai_responses",
+            args.protocol
+        ))
+    })?;
+    let router = Router::new(settings.routes.clone());
+    let from = routing::Origin {
+        host: args.host.as_deref(),
+        intercept_port: args.host.as_ref().map(|_| 443),
+    };
+    let plan = routing::plan(&settings, &router, from, protocol, &args.model).map_err(CliError::Runtime)?;
+    match &plan.route {
+        Some(pattern) => println!("route: {pattern}"),
+        None => println!("route: none matched"),
+    }
+    if let Some(origin) = &plan.origin {
+        println!("sent to the host itself: {origin}");
+        return Ok(());
+    }
+    let upstream_model = plan.upstream_model.as_deref().unwrap_or(&args.model);
+    for (label, providers) in [("provider", &plan.primaries), ("fallback", &plan.fallbacks)] {
+        for p in providers.iter() {
+            let target = p.target_protocol(protocol);
+            let conversion = if target == protocol {
+                String::new()
+            } else {
+                format!(", converted {} -> {}", protocol.name(), target.name())
+            };
+            println!("{label}: {} ({}) {}{conversion}", p.name, p.kind.name(), p.endpoint_url(target, None));
+        }
+    }
+    println!("upstream_model: {upstream_model}");
     Ok(())
 }
 

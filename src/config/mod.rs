@@ -159,6 +159,23 @@ fn line_at(text: &str, offset: usize) -> usize {
 }
 
 impl Settings {
+    pub fn provider(&self, name: &str) -> Option<std::sync::Arc<ProviderSpec>> {
+        self.providers.iter().find(|p| p.name == name).cloned()
+    }
+
+    /// The provider serving an intercepted host: one that lists it in
+    /// `hosts` (globs allowed), configured providers before implicit ones.
+    pub fn provider_for_host(&self, host: &str) -> Option<std::sync::Arc<ProviderSpec>> {
+        let host = host.to_ascii_lowercase();
+        let matches = |p: &&std::sync::Arc<ProviderSpec>| {
+            p.hosts
+                .iter()
+                .any(|h| wildmatch::WildMatch::new(&h.to_ascii_lowercase()).matches(&host))
+        };
+        let configured = self.providers.iter().filter(|p| !p.implicit).find(matches);
+        configured.or_else(|| self.providers.iter().find(matches)).cloned()
+    }
+
     /// Loads and resolves everything.
     pub fn load(flags: &Flags, env: &Env) -> Result<Settings, ConfigError> {
         let path = find_config_file(flags, env)?;

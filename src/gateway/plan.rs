@@ -6,82 +6,18 @@ use super::{Ctx, Door};
 use crate::protocol::Protocol;
 use crate::providers::ProviderSpec;
 
-/// The providers an API call may go to.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// The matched route's pattern, for the audit line.
-    pub route: Option<String>,
-    /// Tried in order.
-    pub primaries: Vec<Arc<ProviderSpec>>,
-    /// Used, round-robin, only when every primary is unavailable.
-    pub fallbacks: Vec<Arc<ProviderSpec>>,
-    pub upstream_model: Option<String>,
-    /// An intercepted host no provider claims: sent to the host itself.
-    pub origin: Option<String>,
-}
+pub use crate::routing::Plan;
 
-/// Routes an API call: single-provider mode, then `[[routes]]` (first match),
-/// then the intercepted (or bridged) host's provider, then the protocol's
-/// native provider.
+/// Routes an API call (see [`crate::routing::plan`]).
 pub fn plan(ctx: &Ctx, protocol: Protocol, model: &str) -> Result<Plan, String> {
-    let app = &ctx.app;
-    let mut plan = Plan {
-        route: None,
-        primaries: Vec::new(),
-        fallbacks: Vec::new(),
-        upstream_model: None,
-        origin: None,
+    let from = crate::routing::Origin {
+        host: ctx.host(),
+        intercept_port: match &ctx.door {
+            Door::Intercept { port, .. } => Some(*port),
+            _ => None,
+        },
     };
-    if let Some(name) = &app.settings.single_provider {
-        plan.primaries.push(
-            app.provider(name)
-                .ok_or_else(|| format!("provider {name:?} is not configured"))?,
-        );
-        return Ok(plan);
-    }
-    if let Some(route) = app.router().find(protocol, model) {
-        plan.route = Some(route.pattern.clone());
-        plan.upstream_model = route.upstream_model.clone();
-        for name in &route.providers {
-            plan.primaries.push(app.provider(name).ok_or_else(|| {
-                format!("route {:?} names unknown provider {name:?}", route.pattern)
-            })?);
-        }
-    } else if let Some(host) = ctx.host() {
-        match app.provider_for_host(host) {
-            Some(p) => plan.primaries.push(p),
-            None => match &ctx.door {
-                Door::Intercept { host, port } => {
-                    plan.origin = Some(format!(
-                        "https://{}",
-                        crate::upstream::authority(host, *port)
-                    ));
-                    return Ok(plan);
-                }
-                _ => plan.primaries.push(native(ctx, protocol)?),
-            },
-        }
-    } else {
-        plan.primaries.push(native(ctx, protocol)?);
-    }
-    plan.fallbacks = app
-        .settings
-        .providers
-        .iter()
-        .filter(|p| p.fallback && !plan.primaries.iter().any(|q| q.name == p.name))
-        .cloned()
-        .collect();
-    Ok(plan)
-}
-
-fn native(ctx: &Ctx, protocol: Protocol) -> Result<Arc<ProviderSpec>, String> {
-    let name = match protocol {
-        Protocol::AnthropicMessages => "anthropic",
-        _ => "openai",
-    };
-    ctx.app
-        .provider(name)
-        .ok_or_else(|| format!("no provider named {name:?}"))
+    crate::routing::plan(&ctx.app.settings, ctx.app.router(), from, protocol, model)
 }
 
 /// Where a non-API request goes.

@@ -1,10 +1,14 @@
 //! Model routes: `[[routes]]` in file order, first match wins, each naming
 //! the providers (in failover order) that serve the models it matches.
 
+use std::sync::Arc;
+
 use regex::Regex;
 use wildmatch::WildMatch;
 
+use crate::config::Settings;
 use crate::protocol::Protocol;
+use crate::providers::ProviderSpec;
 
 /// How a route's pattern is compared with the model the client sent.
 #[derive(Debug, Clone)]
@@ -104,6 +108,72 @@ impl Router {
         models.sort();
         models.dedup();
         models
+    }
+}
+
+/// The providers an API call may go to.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// The matched route's pattern, for the audit line.
+    pub route: Option<String>,
+    /// Tried in order.
+    pub primaries: Vec<Arc<ProviderSpec>>,
+    /// Used, round-robin, only when every primary is unavailable.
+    pub fallbacks: Vec<Arc<ProviderSpec>>,
+    pub upstream_model: Option<String>,
+    /// An intercepted host no provider claims: sent to the host itself.
+    pub origin: Option<String>,
+}
+
+/// Where a request came from, as far as routing cares.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin<'a> {
+    /// The intercepted (or, for bridged traffic, originally intercepted) host.
+    pub host: Option<&'a str>,
+    /// Set when the request was intercepted here: an unclaimed host is then
+    /// sent to itself on this port.
+    pub intercept_port: Option<u16>,
+}
+
+/// Routes an API call: single-provider mode, then the first matching route,
+/// then the host's provider, then the protocol's native provider
+/// (`anthropic` for Messages, `openai` otherwise). Fallback providers are
+/// added behind the primaries.
+pub fn plan(settings: &Settings, router: &Router, from: Origin<'_>, protocol: Protocol, model: &str) -> Result<Plan, String> {
+    let mut plan = Plan::default();
+    let provider = |name: &str| settings.provider(name).ok_or_else(|| format!("no provider named {name:?}"));
+    if let Some(name) = &settings.single_provider {
+        plan.primaries.push(provider(name)?);
+        return Ok(plan);
+    }
+    if let Some(route) = router.find(protocol, model) {
+        plan.route = Some(route.pattern.clone());
+        plan.upstream_model = route.upstream_model.clone();
+        for name in &route.providers {
+            plan.primaries.push(provider(name)?);
+        }
+    } else if let Some(p) = from.host.and_then(|h| settings.provider_for_host(h)) {
+        plan.primaries.push(p);
+    } else if let (Some(host), Some(port)) = (from.host, from.intercept_port) {
+        plan.origin = Some(format!("https://{}", crate::upstream::authority(host, port)));
+        return Ok(plan);
+    } else {
+        plan.primaries.push(provider(native_provider(protocol))?);
+    }
+    plan.fallbacks = settings
+        .providers
+        .iter()
+        .filter(|p| p.fallback && !plan.primaries.iter().any(|q| q.name == p.name))
+        .cloned()
+        .collect();
+    Ok(plan)
+}
+
+/// The provider a protocol goes to when nothing else decides.
+pub fn native_provider(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::AnthropicMessages => "anthropic",
+        Protocol::OpenAiChat | Protocol::OpenAiResponses => "openai",
     }
 }
 

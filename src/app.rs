@@ -1,4 +1,7 @@
-//! The state every connection shares: settings, CA, outbound client, audit.
+//! The state requests share: the settings generation they run under
+//! ([`App`]: config, routes, pools) on top of what lives as long as the
+//! process (CA, outbound client, audit writer, task tracker), and the
+//! [`Hub`] that swaps generations on reload.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,10 +34,13 @@ pub enum StartError {
     },
 }
 
+/// One generation of configuration, plus handles to the process-wide parts.
+/// A request holds the generation it started under until it ends, so a
+/// reload never changes the rules under an in-flight request.
 pub struct App {
     pub settings: Settings,
-    pub leaves: LeafCache,
-    pub auditor: Auditor,
+    pub leaves: Arc<LeafCache>,
+    pub auditor: Arc<Auditor>,
     pub client: HttpClient,
     pub dialer: Arc<Dialer>,
     pub started: Instant,
@@ -63,46 +69,43 @@ impl App {
         ));
         let client = upstream::http_client(dialer.clone(), tls);
         let auditor = Auditor::start(&settings.audit.path)?;
-        let intercept = settings
-            .intercept
-            .iter()
-            .map(|p| wildmatch::WildMatch::new(p))
-            .collect();
-        let config_secrets = settings
-            .providers
-            .iter()
-            .flat_map(|p| p.credentials.iter())
-            .filter_map(|c| c.key.as_ref().map(|k| k.expose().to_owned()))
-            .chain(
-                settings
-                    .bridge
-                    .as_ref()
-                    .and_then(|b| b.token.as_ref())
-                    .map(|t| t.expose().to_owned()),
-            )
-            .chain(
-                settings
-                    .upstream_proxy
-                    .as_ref()
-                    .and_then(|p| p.password.as_ref())
-                    .map(|p| p.expose().to_owned()),
-            )
-            .collect();
         Ok(App {
-            leaves: LeafCache::new(Arc::new(ca)),
-            auditor,
+            leaves: Arc::new(LeafCache::new(Arc::new(ca))),
+            auditor: Arc::new(auditor),
             client,
             dialer,
             started: Instant::now(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
-            intercept,
+            intercept: intercept_matchers(&settings),
             router: Router::new(settings.routes.clone()),
             pools: Pools::new(&settings.providers),
             fallback_turn: Default::default(),
-            config_secrets,
+            config_secrets: secrets_of(&settings),
             settings,
         })
+    }
+
+    /// The next generation: new routes, providers, credentials, intercept
+    /// hosts and headers; the same CA, listener, outbound client and audit
+    /// writer. Pool state (windows, cooldowns, breakers) carries over for
+    /// providers whose definition did not change.
+    pub fn reconfigure(&self, settings: Settings) -> App {
+        App {
+            leaves: self.leaves.clone(),
+            auditor: self.auditor.clone(),
+            client: self.client.clone(),
+            dialer: self.dialer.clone(),
+            started: self.started,
+            shutdown: self.shutdown.clone(),
+            tasks: self.tasks.clone(),
+            intercept: intercept_matchers(&settings),
+            router: Router::new(settings.routes.clone()),
+            pools: Pools::carry_over(&self.pools, &self.settings.providers, &settings.providers),
+            fallback_turn: Default::default(),
+            config_secrets: secrets_of(&settings),
+            settings,
+        }
     }
 
     /// Whether CONNECTs to `host` are TLS-intercepted (case-insensitive globs).
@@ -136,5 +139,66 @@ impl App {
     /// Strings that must never reach the audit file or the log.
     pub fn secrets(&self) -> &[String] {
         &self.config_secrets
+    }
+}
+
+fn intercept_matchers(settings: &Settings) -> Vec<wildmatch::WildMatch> {
+    settings
+        .intercept
+        .iter()
+        .map(|p| wildmatch::WildMatch::new(p))
+        .collect()
+}
+
+/// Configured keys, the bridge token and the proxy password: redacted
+/// wherever they might appear.
+fn secrets_of(settings: &Settings) -> Vec<String> {
+    let keys = settings
+        .providers
+        .iter()
+        .flat_map(|p| p.credentials.iter())
+        .filter_map(|c| c.key.as_ref());
+    let bridge = settings.bridge.as_ref().and_then(|b| b.token.as_ref());
+    let proxy = settings
+        .upstream_proxy
+        .as_ref()
+        .and_then(|p| p.password.as_ref());
+    keys.chain(bridge)
+        .chain(proxy)
+        .map(|s| s.expose().to_owned())
+        .collect()
+}
+
+/// Holds the current [`App`] generation and swaps it atomically on reload.
+pub struct Hub {
+    current: std::sync::RwLock<Arc<App>>,
+    pub reloads_ok: std::sync::atomic::AtomicU64,
+    pub reloads_failed: std::sync::atomic::AtomicU64,
+}
+
+impl Hub {
+    pub fn new(app: App) -> Hub {
+        Hub {
+            current: std::sync::RwLock::new(Arc::new(app)),
+            reloads_ok: Default::default(),
+            reloads_failed: Default::default(),
+        }
+    }
+
+    /// The generation new requests run under.
+    pub fn current(&self) -> Arc<App> {
+        match self.current.read() {
+            Ok(app) => app.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Installs a new generation built from `settings`.
+    pub fn swap(&self, settings: Settings) {
+        let next = Arc::new(self.current().reconfigure(settings));
+        match self.current.write() {
+            Ok(mut slot) => *slot = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
     }
 }

@@ -24,6 +24,7 @@ pub mod pool;
 pub mod protocol;
 pub mod providers;
 pub mod proxy;
+pub mod reload;
 pub mod routing;
 pub mod secret;
 pub mod server;

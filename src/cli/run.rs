@@ -3,9 +3,9 @@
 use std::io::Write;
 
 use super::{load_settings, CliError, ConfigArgs, RouteArgs, RunArgs};
+use crate::config::Flags;
 use crate::protocol::Protocol;
 use crate::routing::{self, Router};
-use crate::config::Flags;
 use crate::server::Server;
 
 pub fn run(args: RunArgs) -> Result<(), CliError> {
@@ -15,7 +15,7 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         provider: args.provider.clone(),
         ..Flags::default()
     };
-    let settings = load_settings(&args.config, flags)?;
+    let settings = load_settings(&args.config, flags.clone())?;
     init_logging(&settings.log_level);
     crate::tls::install_default_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -29,6 +29,10 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         if let Err(e) = super::env::write_bundle(&server.app().settings) {
             tracing::warn!(error = %e, "cannot write the CA bundle");
         }
+        let config = args.config.clone();
+        let loader: crate::reload::Loader =
+            Box::new(move || load_settings(&config, flags.clone()).map_err(|e| e.to_string()));
+        crate::reload::spawn(server.hub().clone(), loader);
         let mut out = std::io::stdout();
         let _ = writeln!(
             out,
@@ -82,7 +86,10 @@ fn print_routes(routes: &[routing::Route]) {
         return;
     }
     println!("routes (first match wins):");
-    println!("  {:<3} {:<26} {:<7} {:<24} {:<20} upstream_model", "#", "protocol", "match", "model", "providers");
+    println!(
+        "  {:<3} {:<26} {:<7} {:<24} {:<20} upstream_model",
+        "#", "protocol", "match", "model", "providers"
+    );
     for (i, r) in routes.iter().enumerate() {
         println!(
             "  {:<3} {:<26} {:<7} {:<24} {:<20} {}",
@@ -109,7 +116,8 @@ pub fn route(args: RouteArgs) -> Result<(), CliError> {
         host: args.host.as_deref(),
         intercept_port: args.host.as_ref().map(|_| 443),
     };
-    let plan = routing::plan(&settings, &router, from, protocol, &args.model).map_err(CliError::Runtime)?;
+    let plan = routing::plan(&settings, &router, from, protocol, &args.model)
+        .map_err(CliError::Runtime)?;
     match &plan.route {
         Some(pattern) => println!("route: {pattern}"),
         None => println!("route: none matched"),
@@ -127,7 +135,12 @@ pub fn route(args: RouteArgs) -> Result<(), CliError> {
             } else {
                 format!(", converted {} -> {}", protocol.name(), target.name())
             };
-            println!("{label}: {} ({}) {}{conversion}", p.name, p.kind.name(), p.endpoint_url(target, None));
+            println!(
+                "{label}: {} ({}) {}{conversion}",
+                p.name,
+                p.kind.name(),
+                p.endpoint_url(target, None)
+            );
         }
     }
     println!("upstream_model: {upstream_model}");

@@ -173,7 +173,9 @@ impl Settings {
                 .any(|h| wildmatch::WildMatch::new(&h.to_ascii_lowercase()).matches(&host))
         };
         let configured = self.providers.iter().filter(|p| !p.implicit).find(matches);
-        configured.or_else(|| self.providers.iter().find(matches)).cloned()
+        configured
+            .or_else(|| self.providers.iter().find(matches))
+            .cloned()
     }
 
     /// Loads and resolves everything.
@@ -581,7 +583,10 @@ impl Resolver<'_> {
             let protocol = crate::protocol::Protocol::from_name(p)
                 .ok_or_else(|| self.invalid(&key, format!("unknown protocol {p:?}")))?;
             if !kind.speaks(protocol) {
-                return Err(self.invalid(&key, format!("a {} provider does not speak {p}", kind.name())));
+                return Err(self.invalid(
+                    &key,
+                    format!("a {} provider does not speak {p}", kind.name()),
+                ));
             }
             out.push(protocol);
         }

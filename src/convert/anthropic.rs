@@ -183,6 +183,7 @@ fn decode_tools(v: &Value, loss: &mut Loss) -> Vec<Tool> {
             name: text_of(t, "name").to_owned(),
             description: str_of(t, "description").map(str::to_owned),
             parameters: t.get("input_schema").cloned().unwrap_or_else(empty_schema),
+            strict: t.get("strict").and_then(Value::as_bool),
         });
     }
     tools
@@ -432,6 +433,11 @@ fn encode_tools(tools: &[Tool]) -> Option<Value> {
                     ("name", Some(json!(t.name))),
                     ("description", t.description.clone().map(Value::from)),
                     ("input_schema", Some(schema_or_empty(&t.parameters))),
+                    // Only when asked for: some compatible servers reject the field.
+                    (
+                        "strict",
+                        (t.strict == Some(true)).then_some(Value::Bool(true)),
+                    ),
                 ])
             })
             .collect(),

@@ -193,6 +193,7 @@ fn decode_tools(v: &Value, loss: &mut Loss) -> Vec<Tool> {
             name: text_of(f, "name").to_owned(),
             description: str_of(f, "description").map(str::to_owned),
             parameters: f.get("parameters").cloned().unwrap_or_else(empty_schema),
+            strict: f.get("strict").and_then(Value::as_bool),
         });
     }
     tools
@@ -365,6 +366,11 @@ fn encode_tools(tools: &[Tool]) -> Value {
                     ("name", Some(json!(t.name))),
                     ("description", t.description.clone().map(Value::from)),
                     ("parameters", Some(t.parameters.clone())),
+                    // Only when asked for: compatible servers may reject the field.
+                    (
+                        "strict",
+                        (t.strict == Some(true)).then_some(Value::Bool(true)),
+                    ),
                 ]);
                 json!({"type": "function", "function": function})
             })

@@ -105,6 +105,9 @@ pub struct Tool {
     pub name: String,
     pub description: Option<String>,
     pub parameters: Value,
+    /// Strict schema adherence, as the client asked (`None`: not said). The
+    /// default differs: Chat and Anthropic are non-strict, Responses strict.
+    pub strict: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

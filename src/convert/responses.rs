@@ -244,6 +244,7 @@ fn decode_tools(v: &Value, loss: &mut Loss) -> Vec<Tool> {
                 .cloned()
                 .filter(Value::is_object)
                 .unwrap_or_else(empty_schema),
+            strict: t.get("strict").and_then(Value::as_bool),
         });
     }
     tools
@@ -454,6 +455,10 @@ fn encode_tools(tools: &[Tool]) -> Value {
                     ("name", Some(json!(t.name))),
                     ("description", t.description.clone().map(Value::from)),
                     ("parameters", Some(t.parameters.clone())),
+                    // Omitted, the Responses API makes the schema strict (all
+                    // fields required, no extra properties): Chat and Anthropic
+                    // tools are non-strict unless the client said otherwise.
+                    ("strict", Some(Value::Bool(t.strict == Some(true)))),
                 ])
             })
             .collect(),

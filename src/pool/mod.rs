@@ -306,6 +306,30 @@ impl Pools {
         }
     }
 
+    /// Pools for `next`, reusing the state of providers whose credentials
+    /// and breaker are defined exactly as before.
+    pub fn carry_over(
+        old: &Pools,
+        old_specs: &[Arc<ProviderSpec>],
+        next: &[Arc<ProviderSpec>],
+    ) -> Pools {
+        let providers = next
+            .iter()
+            .map(|spec| {
+                let unchanged = old_specs
+                    .iter()
+                    .find(|o| o.name == spec.name)
+                    .is_some_and(|o| same_definition(o, spec));
+                let pool = match (unchanged, old.providers.get(&spec.name)) {
+                    (true, Some(pool)) => pool.clone(),
+                    _ => Arc::new(ProviderPool::new(spec)),
+                };
+                (spec.name.clone(), pool)
+            })
+            .collect();
+        Pools { providers }
+    }
+
     pub fn get(&self, provider: &str) -> Option<&Arc<ProviderPool>> {
         self.providers.get(provider)
     }
@@ -313,6 +337,23 @@ impl Pools {
     pub fn all(&self) -> impl Iterator<Item = &Arc<ProviderPool>> {
         self.providers.values()
     }
+}
+
+fn same_definition(a: &ProviderSpec, b: &ProviderSpec) -> bool {
+    let creds = |p: &ProviderSpec| -> Vec<(String, Option<String>, Option<u32>, Option<u64>)> {
+        p.credentials
+            .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    c.key.as_ref().map(|k| k.expose().to_owned()),
+                    c.rpm,
+                    c.tpm,
+                )
+            })
+            .collect()
+    };
+    a.base_url == b.base_url && a.kind == b.kind && a.breaker == b.breaker && creds(a) == creds(b)
 }
 
 #[cfg(test)]

@@ -154,7 +154,8 @@ impl ProviderSpec {
     }
 
     fn speaks(&self, protocol: Protocol) -> bool {
-        self.kind.speaks(protocol) && (self.protocols.is_empty() || self.protocols.contains(&protocol))
+        self.kind.speaks(protocol)
+            && (self.protocols.is_empty() || self.protocols.contains(&protocol))
     }
 
     /// The protocol a request of `inbound` is sent in: unchanged when this

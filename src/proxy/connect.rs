@@ -10,7 +10,7 @@ use std::sync::Arc;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use crate::app::App;
+use crate::app::{App, Hub};
 use crate::audit::{Kind, Record};
 use crate::errors;
 use crate::upstream::Body;
@@ -31,7 +31,12 @@ pub fn target(req: &Request<Incoming>) -> Option<(String, u16)> {
     ))
 }
 
-pub async fn handle(app: Arc<App>, peer: SocketAddr, mut req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(
+    hub: Arc<Hub>,
+    app: Arc<App>,
+    peer: SocketAddr,
+    mut req: Request<Incoming>,
+) -> Response<Body> {
     let Some((host, port)) = target(&req) else {
         let mut record = Record::new(Kind::Rejected, peer.to_string());
         record.method = Some("CONNECT".into());
@@ -45,7 +50,9 @@ pub async fn handle(app: Arc<App>, peer: SocketAddr, mut req: Request<Incoming>)
         let task_app = app.clone();
         app.tasks.spawn(async move {
             match upgrade.await {
-                Ok(upgraded) => super::intercept::serve(task_app, peer, upgraded, host, port).await,
+                Ok(upgraded) => {
+                    super::intercept::serve(hub, task_app, peer, upgraded, host, port).await
+                }
                 Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
             }
         });

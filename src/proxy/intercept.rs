@@ -10,10 +10,17 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio_rustls::LazyConfigAcceptor;
 
-use crate::app::App;
+use crate::app::{App, Hub};
 use crate::gateway::{self, Door};
 
-pub async fn serve(app: Arc<App>, peer: SocketAddr, upgraded: Upgraded, host: String, port: u16) {
+pub async fn serve(
+    hub: Arc<Hub>,
+    app: Arc<App>,
+    peer: SocketAddr,
+    upgraded: Upgraded,
+    host: String,
+    port: u16,
+) {
     let io = TokioIo::new(upgraded);
     let start = match LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io).await {
         Ok(start) => start,
@@ -46,9 +53,8 @@ pub async fn serve(app: Arc<App>, peer: SocketAddr, upgraded: Upgraded, host: St
     };
     let door = Door::Intercept { host, port };
     let (io, smuggling) = crate::server::guard::Guarded::new(tls);
-    let service_app = app.clone();
     let service = service_fn(move |req| {
-        let app = service_app.clone();
+        let app = hub.current();
         let door = door.clone();
         let smuggling = smuggling.clone();
         async move {

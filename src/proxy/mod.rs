@@ -12,14 +12,17 @@ use std::sync::Arc;
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
-use crate::app::App;
+use crate::app::Hub;
 use crate::gateway::{self, Door};
 use crate::upstream::Body;
 
 /// Handles one request received on the listener.
-pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+/// Each request runs under the configuration generation current when it
+/// arrives.
+pub async fn handle(hub: Arc<Hub>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+    let app = hub.current();
     if req.method() == Method::CONNECT {
-        return connect::handle(app, peer, req).await;
+        return connect::handle(hub, app, peer, req).await;
     }
     if req.uri().scheme().is_some() {
         return gateway::handle(app, Door::Plain, peer, req).await;

@@ -139,9 +139,19 @@ pub struct Origin<'a> {
 /// then the host's provider, then the protocol's native provider
 /// (`anthropic` for Messages, `openai` otherwise). Fallback providers are
 /// added behind the primaries.
-pub fn plan(settings: &Settings, router: &Router, from: Origin<'_>, protocol: Protocol, model: &str) -> Result<Plan, String> {
+pub fn plan(
+    settings: &Settings,
+    router: &Router,
+    from: Origin<'_>,
+    protocol: Protocol,
+    model: &str,
+) -> Result<Plan, String> {
     let mut plan = Plan::default();
-    let provider = |name: &str| settings.provider(name).ok_or_else(|| format!("no provider named {name:?}"));
+    let provider = |name: &str| {
+        settings
+            .provider(name)
+            .ok_or_else(|| format!("no provider named {name:?}"))
+    };
     if let Some(name) = &settings.single_provider {
         plan.primaries.push(provider(name)?);
         return Ok(plan);
@@ -155,7 +165,10 @@ pub fn plan(settings: &Settings, router: &Router, from: Origin<'_>, protocol: Pr
     } else if let Some(p) = from.host.and_then(|h| settings.provider_for_host(h)) {
         plan.primaries.push(p);
     } else if let (Some(host), Some(port)) = (from.host, from.intercept_port) {
-        plan.origin = Some(format!("https://{}", crate::upstream::authority(host, port)));
+        plan.origin = Some(format!(
+            "https://{}",
+            crate::upstream::authority(host, port)
+        ));
         return Ok(plan);
     } else {
         plan.primaries.push(provider(native_provider(protocol))?);

@@ -13,7 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
-use crate::app::{App, StartError};
+use crate::app::{App, Hub, StartError};
 use crate::config::Settings;
 use crate::upstream::Body;
 
@@ -24,7 +24,7 @@ const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 
 /// A bound, not yet serving, switchyard.
 pub struct Server {
-    app: Arc<App>,
+    hub: Arc<Hub>,
     listener: TcpListener,
     addr: SocketAddr,
 }
@@ -39,9 +39,9 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
-        let app = Arc::new(App::new(settings)?);
+        let hub = Arc::new(Hub::new(App::new(settings)?));
         Ok(Server {
-            app,
+            hub,
             listener,
             addr,
         })
@@ -51,23 +51,31 @@ impl Server {
         self.addr
     }
 
-    pub fn app(&self) -> &Arc<App> {
-        &self.app
+    /// The configuration generation currently serving.
+    pub fn app(&self) -> Arc<App> {
+        self.hub.current()
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
     /// requests and streams finish (up to the configured deadline) and
     /// flushes the audit file.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let app = self.app;
+        let hub = self.hub;
+        // Tasks, the shutdown token and the auditor are shared by every
+        // generation, so any snapshot gives access to them.
+        let app = hub.current();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
                     Ok((tcp, peer)) => {
                         let _ = tcp.set_nodelay(true);
-                        let app2 = app.clone();
-                        app.tasks.spawn(async move { serve_client(app2, tcp, peer).await });
+                        let hub = hub.clone();
+                        app.tasks.spawn(async move { serve_client(hub, tcp, peer).await });
                     }
                     Err(e) => {
                         // Usually EMFILE: back off instead of spinning.
@@ -96,17 +104,17 @@ impl Server {
     }
 }
 
-async fn serve_client(app: Arc<App>, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+async fn serve_client(hub: Arc<Hub>, tcp: tokio::net::TcpStream, peer: SocketAddr) {
     let (io, smuggling) = guard::Guarded::new(tcp);
-    let service_app = app.clone();
+    let app = hub.current();
     let service = service_fn(move |req: hyper::Request<Incoming>| {
-        let app = service_app.clone();
+        let hub = hub.clone();
         let smuggling = smuggling.clone();
         async move {
             if smuggling.raised() {
-                return Ok(refuse_smuggling(&app, peer));
+                return Ok(refuse_smuggling(&hub.current(), peer));
             }
-            Ok::<_, std::convert::Infallible>(crate::proxy::handle(app, peer, req).await)
+            Ok::<_, std::convert::Infallible>(crate::proxy::handle(hub, peer, req).await)
         }
     });
     serve_connection(&app, TokioIo::new(io), service).await;

@@ -339,8 +339,11 @@ impl Pools {
     }
 }
 
+/// What makes a credential the same credential across reloads.
+type CredentialIdentity = (String, Option<String>, Option<u32>, Option<u64>);
+
 fn same_definition(a: &ProviderSpec, b: &ProviderSpec) -> bool {
-    let creds = |p: &ProviderSpec| -> Vec<(String, Option<String>, Option<u32>, Option<u64>)> {
+    let creds = |p: &ProviderSpec| -> Vec<CredentialIdentity> {
         p.credentials
             .iter()
             .map(|c| {

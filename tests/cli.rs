@@ -259,24 +259,67 @@ fn check_prints_the_route_table_and_route_explains_a_request() {
     .unwrap();
     let check = sy(dir.path(), &["check"]);
     assert!(check.status.success(), "{}", check.stderr);
-    assert!(check.stdout.contains("claude-*") && check.stdout.contains("groq > anthropic") && check.stdout.contains("llama-3.3-70b"), "{}", check.stdout);
+    assert!(
+        check.stdout.contains("claude-*")
+            && check.stdout.contains("groq > anthropic")
+            && check.stdout.contains("llama-3.3-70b"),
+        "{}",
+        check.stdout
+    );
 
-    let route = sy(dir.path(), &["route", "--protocol", "anthropic_messages", "--model", "claude-sonnet-4-5"]);
+    let route = sy(
+        dir.path(),
+        &[
+            "route",
+            "--protocol",
+            "anthropic_messages",
+            "--model",
+            "claude-sonnet-4-5",
+        ],
+    );
     assert!(route.status.success(), "{}", route.stderr);
     let lines: Vec<&str> = route.stdout.lines().collect();
     assert_eq!(lines[0], "route: claude-*");
     assert!(lines[1].starts_with("provider: groq (openai_chat) https://api.groq.com/openai/v1/chat/completions, converted"), "{}", route.stdout);
-    assert!(lines[2].starts_with("provider: anthropic"), "{}", route.stdout);
+    assert!(
+        lines[2].starts_with("provider: anthropic"),
+        "{}",
+        route.stdout
+    );
     assert!(lines[3].starts_with("fallback: backup"), "{}", route.stdout);
     assert_eq!(lines[4], "upstream_model: llama-3.3-70b");
 
-    let unrouted = sy(dir.path(), &["route", "--protocol", "openai_responses", "--model", "gpt-5"]);
-    assert!(unrouted.stdout.contains("route: none matched") && unrouted.stdout.contains("provider: openai (openai) https://api.openai.com/v1/responses"), "{}", unrouted.stdout);
+    let unrouted = sy(
+        dir.path(),
+        &[
+            "route",
+            "--protocol",
+            "openai_responses",
+            "--model",
+            "gpt-5",
+        ],
+    );
+    assert!(
+        unrouted.stdout.contains("route: none matched")
+            && unrouted
+                .stdout
+                .contains("provider: openai (openai) https://api.openai.com/v1/responses"),
+        "{}",
+        unrouted.stdout
+    );
     let bad = sy(dir.path(), &["route", "--protocol", "grpc", "--model", "x"]);
     assert_eq!(bad.status.code(), Some(2));
 
-    std::fs::write(dir.path().join("switchyard.toml"), "[[routes]]\nmodel = \"x\"\nprovider = \"nope\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("switchyard.toml"),
+        "[[routes]]\nmodel = \"x\"\nprovider = \"nope\"\n",
+    )
+    .unwrap();
     let check = sy(dir.path(), &["check"]);
     assert_eq!(check.status.code(), Some(2));
-    assert!(check.stderr.contains(":3: `routes.0.provider`") && check.stderr.contains("nope"), "{}", check.stderr);
+    assert!(
+        check.stderr.contains(":3: `routes.0.provider`") && check.stderr.contains("nope"),
+        "{}",
+        check.stderr
+    );
 }

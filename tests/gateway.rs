@@ -19,7 +19,10 @@ fn chat(model: &str) -> Value {
 }
 
 fn keys(fake: &FakeProvider, header: &str) -> Vec<String> {
-    fake.requests().iter().filter_map(|r| r.header(header).map(str::to_owned)).collect()
+    fake.requests()
+        .iter()
+        .filter_map(|r| r.header(header).map(str::to_owned))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -32,9 +35,18 @@ async fn credentials_are_used_round_robin() {
          [[providers.openai.credentials]]\nname = \"three\"\napi_key_env = \"K3\"\n",
         fake.openai_base_url()
     );
-    let sy = Switchyard::start_with(&config, &[("K1", "sk-key-one-111"), ("K2", "sk-key-two-222"), ("K3", "sk-key-three-333")], &[]);
+    let sy = Switchyard::start_with(
+        &config,
+        &[
+            ("K1", "sk-key-one-111"),
+            ("K2", "sk-key-two-222"),
+            ("K3", "sk-key-three-333"),
+        ],
+        &[],
+    );
     for _ in 0..6 {
-        let (status, _, body) = gateway(sy.addr, "/v1/chat/completions", &[], &chat("gpt-4o")).await;
+        let (status, _, body) =
+            gateway(sy.addr, "/v1/chat/completions", &[], &chat("gpt-4o")).await;
         assert_eq!(status, 200, "{body}");
     }
     let used = keys(&fake, "authorization");
@@ -43,10 +55,21 @@ async fn credentials_are_used_round_robin() {
     let mut distinct = first.clone();
     distinct.sort();
     distinct.dedup();
-    assert_eq!(distinct.len(), 3, "each credential once per round: {used:?}");
-    let names: Vec<String> = sy.wait_audit(6).iter().map(|l| l["credential"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(
+        distinct.len(),
+        3,
+        "each credential once per round: {used:?}"
+    );
+    let names: Vec<String> = sy
+        .wait_audit(6)
+        .iter()
+        .map(|l| l["credential"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(names[..3], names[3..]);
-    assert_no_secrets(&sy, &["sk-key-one-111", "sk-key-two-222", "sk-key-three-333"]);
+    assert_no_secrets(
+        &sy,
+        &["sk-key-one-111", "sk-key-two-222", "sk-key-three-333"],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -58,23 +81,36 @@ async fn rpm_window_is_enforced_with_a_protocol_shaped_503() {
     );
     let sy = Switchyard::start_with(&config, &[("K", "sk-ant-rpm-key")], &[]);
     for _ in 0..2 {
-        let (status, _, _) = gateway(sy.addr, "/v1/messages", &[], &messages("claude-haiku-4-5")).await;
+        let (status, _, _) =
+            gateway(sy.addr, "/v1/messages", &[], &messages("claude-haiku-4-5")).await;
         assert_eq!(status, 200);
     }
-    let (status, headers, body) = gateway(sy.addr, "/v1/messages", &[], &messages("claude-haiku-4-5")).await;
+    let (status, headers, body) =
+        gateway(sy.addr, "/v1/messages", &[], &messages("claude-haiku-4-5")).await;
     assert_eq!(status, 503, "{body}");
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "retry-after {retry}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["type"], "error");
     assert_eq!(v["error"]["type"], "overloaded_error");
-    assert_eq!(fake.request_count(), 2, "the third request never reached the provider");
+    assert_eq!(
+        fake.request_count(),
+        2,
+        "the third request never reached the provider"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tpm_window_counts_reported_usage() {
     let fake = FakeProvider::start().await;
-    fake.set_default(Behavior::WithUsage(Usage { input: 400, output: 200, ..Usage::DEFAULT }, Box::new(Behavior::default())));
+    fake.set_default(Behavior::WithUsage(
+        Usage {
+            input: 400,
+            output: 200,
+            ..Usage::DEFAULT
+        },
+        Box::default(),
+    ));
     let config = format!(
         "[providers.openai]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"K\"\ntpm = 500\n",
         fake.openai_base_url()
@@ -88,7 +124,13 @@ async fn tpm_window_counts_reported_usage() {
     let (status, _, body) = gateway(sy.addr, "/v1/chat/completions", &[], &chat("gpt-4o")).await;
     assert_eq!(status, 503, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
-    assert!(v["error"]["message"].as_str().unwrap().contains("rate-limited"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rate-limited"),
+        "{v}"
+    );
     assert_eq!(fake.request_count(), 1);
 }
 
@@ -96,10 +138,16 @@ async fn tpm_window_counts_reported_usage() {
 async fn a_429_cools_the_credential_down_for_retry_after() {
     let fake = FakeProvider::start().await;
     fake.push(Behavior::rate_limited(2));
-    let config = format!("[providers.openai]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"K\"\n", fake.openai_base_url());
+    let config = format!(
+        "[providers.openai]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"K\"\n",
+        fake.openai_base_url()
+    );
     let sy = Switchyard::start_with(&config, &[("K", "sk-cool-key")], &[]);
     let (status, _, _) = gateway(sy.addr, "/v1/chat/completions", &[], &chat("gpt-4o")).await;
-    assert_eq!(status, 429, "with nothing to fail over to, the provider's 429 is the answer");
+    assert_eq!(
+        status, 429,
+        "with nothing to fail over to, the provider's 429 is the answer"
+    );
     let (status, headers, _) = gateway(sy.addr, "/v1/chat/completions", &[], &chat("gpt-4o")).await;
     assert_eq!(status, 503, "cooling down");
     assert!(headers.contains_key("retry-after"));
@@ -122,11 +170,29 @@ async fn fallback_only_after_primaries_are_exhausted_then_503() {
     );
     let sy = Switchyard::start(&config);
     for _ in 0..2 {
-        assert_eq!(gateway(sy.addr, "/v1/chat/completions", &[], &chat("gpt-4o")).await.0, 200);
+        assert_eq!(
+            gateway(sy.addr, "/v1/chat/completions", &[], &chat("gpt-4o"))
+                .await
+                .0,
+            200
+        );
     }
-    assert_eq!(backup.request_count(), 0, "the fallback is idle while the primary is available");
-    assert_eq!(gateway(sy.addr, "/v1/chat/completions", &[], &chat("gpt-4o")).await.0, 200);
-    assert_eq!(backup.request_count(), 1, "the primary's rpm is full: the fallback serves");
+    assert_eq!(
+        backup.request_count(),
+        0,
+        "the fallback is idle while the primary is available"
+    );
+    assert_eq!(
+        gateway(sy.addr, "/v1/chat/completions", &[], &chat("gpt-4o"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        backup.request_count(),
+        1,
+        "the primary's rpm is full: the fallback serves"
+    );
     let (status, _, body) = gateway(sy.addr, "/v1/chat/completions", &[], &chat("gpt-4o")).await;
     assert_eq!(status, 503, "everything exhausted: {body}");
     let v: Value = serde_json::from_str(&body).unwrap();
@@ -149,7 +215,8 @@ async fn a_failing_primary_fails_over_before_anything_reaches_the_client() {
         secondary.base_url()
     );
     let sy = Switchyard::start(&config);
-    let (status, _, body) = gateway(sy.addr, "/v1/messages", &[], &messages("claude-opus-4-1")).await;
+    let (status, _, body) =
+        gateway(sy.addr, "/v1/messages", &[], &messages("claude-opus-4-1")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!((primary.request_count(), secondary.request_count()), (1, 1));
     let line = &sy.wait_audit(1)[0];
@@ -162,7 +229,10 @@ async fn a_failing_primary_fails_over_before_anything_reaches_the_client() {
     let sy = Switchyard::start(&config_hang);
     let (status, _, _) = gateway(sy.addr, "/v1/messages", &[], &messages("claude-opus-4-1")).await;
     assert_eq!(status, 200);
-    assert!(sy.wait_audit(1)[0]["failover"][0].as_str().unwrap().contains("did not answer"));
+    assert!(sy.wait_audit(1)[0]["failover"][0]
+        .as_str()
+        .unwrap()
+        .contains("did not answer"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -182,11 +252,23 @@ async fn the_circuit_breaker_opens_and_half_opens() {
     assert_eq!(fake.request_count(), 2);
     let (status, _, body) = gateway(sy.addr, "/v1/chat/completions", &[], &chat("gpt-4o")).await;
     assert_eq!(status, 503, "open circuit: {body}");
-    assert_eq!(fake.request_count(), 2, "nothing reaches a provider whose circuit is open");
+    assert_eq!(
+        fake.request_count(),
+        2,
+        "nothing reaches a provider whose circuit is open"
+    );
     tokio::time::sleep(Duration::from_millis(2300)).await;
     let (status, _, _) = gateway(sy.addr, "/v1/chat/completions", &[], &chat("gpt-4o")).await;
-    assert_eq!(status, 200, "the half-open probe succeeds and closes the circuit");
-    assert_eq!(gateway(sy.addr, "/v1/chat/completions", &[], &chat("gpt-4o")).await.0, 200);
+    assert_eq!(
+        status, 200,
+        "the half-open probe succeeds and closes the circuit"
+    );
+    assert_eq!(
+        gateway(sy.addr, "/v1/chat/completions", &[], &chat("gpt-4o"))
+            .await
+            .0,
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -200,8 +282,14 @@ async fn upstream_model_rewrites_the_body_the_provider_sees() {
     let (status, _, _) = gateway(sy.addr, "/messages", &[], &messages("claude-latest")).await;
     assert_eq!(status, 200);
     let got = fake.last_request().unwrap();
-    assert_eq!(got.path, "/v1/messages", "a path without /v1 is the same protocol");
-    assert_eq!(got.json.as_ref().unwrap()["model"], "claude-sonnet-4-5-20250929");
+    assert_eq!(
+        got.path, "/v1/messages",
+        "a path without /v1 is the same protocol"
+    );
+    assert_eq!(
+        got.json.as_ref().unwrap()["model"],
+        "claude-sonnet-4-5-20250929"
+    );
     let line = &sy.wait_audit(1)[0];
     assert_eq!(line["model"], "claude-latest");
     assert_eq!(line["upstream_model"], "claude-sonnet-4-5-20250929");
@@ -220,15 +308,29 @@ async fn models_lists_what_routes_reach() {
     let (code, body, _) = curl(&[&format!("http://{}/v1/models", sy.addr)]);
     assert_eq!(code, 200);
     let v: Value = serde_json::from_str(&body).unwrap();
-    let ids: Vec<&str> = v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["gpt-4o", "team-default"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn headers_section_and_request_id_reach_the_provider() {
     let fake = FakeProvider::start().await;
-    let sy = Switchyard::start(&providers_config(&fake, "[headers]\n\"X-Environment\" = \"dev\"\n"));
-    gateway(sy.addr, "/v1/chat/completions", &[("x-request-id", "req-from-client")], &chat("gpt-4o")).await;
+    let sy = Switchyard::start(&providers_config(
+        &fake,
+        "[headers]\n\"X-Environment\" = \"dev\"\n",
+    ));
+    gateway(
+        sy.addr,
+        "/v1/chat/completions",
+        &[("x-request-id", "req-from-client")],
+        &chat("gpt-4o"),
+    )
+    .await;
     let got = fake.last_request().unwrap();
     assert_eq!(got.header("x-environment"), Some("dev"));
     assert_eq!(got.header("x-request-id"), Some("req-from-client"));
@@ -236,11 +338,20 @@ async fn headers_section_and_request_id_reach_the_provider() {
 }
 
 fn bridge_config(fake: &FakeProvider, bridge_url: &str, mode: &str) -> String {
-    providers_config(fake, &format!("[bridge]\nurl = \"{bridge_url}\"\nmode = \"{mode}\"\ntoken_env = \"BRIDGE_TOKEN\"\n"))
+    providers_config(
+        fake,
+        &format!(
+            "[bridge]\nurl = \"{bridge_url}\"\nmode = \"{mode}\"\ntoken_env = \"BRIDGE_TOKEN\"\n"
+        ),
+    )
 }
 
 fn closed_port_url() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     format!("http://127.0.0.1:{port}")
 }
 
@@ -252,18 +363,31 @@ async fn soft_bridge_goes_direct_and_strict_refuses_when_the_bridge_is_down() {
     let soft = Switchyard::start_with(&bridge_config(&fake, &closed_port_url(), "soft"), &env, &[]);
     let args = |sy: &Switchyard| {
         vec![
-            "-x".to_owned(), sy.proxy_url(), "--cacert".to_owned(), sy.ca_pem().display().to_string(),
-            "https://api.anthropic.com/v1/messages".to_owned(), "-H".to_owned(), "content-type: application/json".to_owned(),
-            "-d".to_owned(), body.clone(),
+            "-x".to_owned(),
+            sy.proxy_url(),
+            "--cacert".to_owned(),
+            sy.ca_pem().display().to_string(),
+            "https://api.anthropic.com/v1/messages".to_owned(),
+            "-H".to_owned(),
+            "content-type: application/json".to_owned(),
+            "-d".to_owned(),
+            body.clone(),
         ]
     };
     let a = args(&soft);
     let (code, out, _) = curl(&a.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(code, 200, "{out}");
     assert_eq!(fake.request_count(), 1, "soft: went direct");
-    assert!(soft.wait_audit(1)[0]["failover"][0].as_str().unwrap().starts_with("bridge:"));
+    assert!(soft.wait_audit(1)[0]["failover"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("bridge:"));
 
-    let strict = Switchyard::start_with(&bridge_config(&fake, &closed_port_url(), "strict"), &env, &[]);
+    let strict = Switchyard::start_with(
+        &bridge_config(&fake, &closed_port_url(), "strict"),
+        &env,
+        &[],
+    );
     let a = args(&strict);
     let (code, out, _) = curl(&a.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(code, 502, "{out}");
@@ -282,25 +406,53 @@ async fn workstation_chained_to_a_bridge_switchyard() {
         "[providers.anthropic]\nkind = \"anthropic\"\nbase_url = \"{}\"\napi_key_env = \"CENTRAL_KEY\"\n",
         fake.base_url()
     );
-    let central = Switchyard::start_with(&central_config, &[("CENTRAL_KEY", "sk-ant-central-key-9")], &[]);
+    let central = Switchyard::start_with(
+        &central_config,
+        &[("CENTRAL_KEY", "sk-ant-central-key-9")],
+        &[],
+    );
     let workstation_config = format!(
         "[bridge]\nurl = \"http://{}\"\nmode = \"strict\"\ntoken_env = \"BRIDGE_TOKEN\"\n",
         central.addr
     );
-    let ws = Switchyard::start_with(&workstation_config, &[("BRIDGE_TOKEN", "bridge-token-secret-2")], &[]);
+    let ws = Switchyard::start_with(
+        &workstation_config,
+        &[("BRIDGE_TOKEN", "bridge-token-secret-2")],
+        &[],
+    );
     let (code, out, err) = curl(&[
-        "-x", &ws.proxy_url(), "--cacert", ws.ca_pem().to_str().unwrap(),
-        "https://api.anthropic.com/v1/messages?beta=true", "-H", "content-type: application/json",
-        "-H", "x-api-key: sk-ant-workstation-user-key", "-H", "anthropic-beta: interleaved-thinking-2025-05-14",
-        "-d", &messages("claude-sonnet-4-5").to_string(),
+        "-x",
+        &ws.proxy_url(),
+        "--cacert",
+        ws.ca_pem().to_str().unwrap(),
+        "https://api.anthropic.com/v1/messages?beta=true",
+        "-H",
+        "content-type: application/json",
+        "-H",
+        "x-api-key: sk-ant-workstation-user-key",
+        "-H",
+        "anthropic-beta: interleaved-thinking-2025-05-14",
+        "-d",
+        &messages("claude-sonnet-4-5").to_string(),
     ]);
     assert_eq!(code, 200, "{out} {err}");
     let got = fake.last_request().unwrap();
     assert_eq!(got.path, "/v1/messages?beta=true");
-    assert_eq!(got.header("x-api-key"), Some("sk-ant-central-key-9"), "the central bridge's key is used");
-    assert_eq!(got.header("authorization"), None, "the bridge token stops at the bridge");
+    assert_eq!(
+        got.header("x-api-key"),
+        Some("sk-ant-central-key-9"),
+        "the central bridge's key is used"
+    );
+    assert_eq!(
+        got.header("authorization"),
+        None,
+        "the bridge token stops at the bridge"
+    );
     assert_eq!(got.header("x-switchyard-host"), None);
-    assert_eq!(got.header("anthropic-beta"), Some("interleaved-thinking-2025-05-14"));
+    assert_eq!(
+        got.header("anthropic-beta"),
+        Some("interleaved-thinking-2025-05-14")
+    );
     let ws_line = &ws.wait_audit(1)[0];
     assert_eq!(ws_line["provider"], "bridge");
     assert_eq!(ws_line["kind"], "intercept");
@@ -309,6 +461,13 @@ async fn workstation_chained_to_a_bridge_switchyard() {
     assert_eq!(central_line["host"], "api.anthropic.com");
     assert_eq!(central_line["provider"], "anthropic");
     for sy in [&ws, &central] {
-        assert_no_secrets(sy, &["bridge-token-secret-2", "sk-ant-central-key-9", "sk-ant-workstation-user-key"]);
+        assert_no_secrets(
+            sy,
+            &[
+                "bridge-token-secret-2",
+                "sk-ant-central-key-9",
+                "sk-ant-workstation-user-key",
+            ],
+        );
     }
 }

@@ -163,7 +163,7 @@ async fn sse_events_arrive_with_their_gaps_and_usage_is_read_from_the_stream() {
     let fake = FakeProvider::start().await;
     fake.push(Behavior::Drip {
         gap: Duration::from_millis(250),
-        then: Box::new(Behavior::default()),
+        then: Box::default(),
     });
     let sy = start(&fake);
     let mut client = client::intercepted_h1(sy.addr, "api.anthropic.com", &sy.ca_pem()).await;

@@ -39,7 +39,7 @@ async fn file_changes_swap_the_config_and_in_flight_requests_finish_on_the_old_o
     let b = FakeProvider::start().await;
     a.push(Behavior::Drip {
         gap: Duration::from_millis(300),
-        then: Box::new(Behavior::default()),
+        then: Box::default(),
     });
     let dir_env = [("P_KEY", "sk-reload-key-1")];
     let sy = Switchyard::start_with(&routed_to(&a, ""), &dir_env, &[]);

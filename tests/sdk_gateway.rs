@@ -41,9 +41,24 @@ async fn sdk_error_classes_recognise_switchyard_errors() {
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env_remove("HTTPS_PROXY")
         .env_remove("HTTP_PROXY"));
-    assert!(out.status.success(), "SDK checks failed:\n{}\n{}\n{}", out.stdout, out.stderr, sy.log());
+    assert!(
+        out.status.success(),
+        "SDK checks failed:\n{}\n{}\n{}",
+        out.stdout,
+        out.stderr,
+        sy.log()
+    );
     let results: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
-    for check in ["anthropic_happy", "openai_happy", "anthropic_503", "openai_503", "anthropic_429_converted", "openai_429", "anthropic_400", "openai_400"] {
+    for check in [
+        "anthropic_happy",
+        "openai_happy",
+        "anthropic_503",
+        "openai_503",
+        "anthropic_429_converted",
+        "openai_429",
+        "anthropic_400",
+        "openai_400",
+    ] {
         assert_eq!(results[check], true, "{check}: {results}");
     }
 }

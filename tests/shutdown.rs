@@ -13,7 +13,7 @@ async fn sigterm_lets_an_intercepted_stream_finish() {
     let fake = FakeProvider::start().await;
     fake.push(Behavior::Drip {
         gap: Duration::from_millis(300),
-        then: Box::new(Behavior::default()),
+        then: Box::default(),
     });
     let mut sy = Switchyard::start(&providers_config(&fake, ""));
     let mut client = client::intercepted_h1(sy.addr, "api.anthropic.com", &sy.ca_pem()).await;

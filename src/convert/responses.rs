@@ -315,6 +315,9 @@ pub fn encode_request(req: &Request, loss: &mut Loss) -> Value {
         ("stream", req.stream.then_some(Value::Bool(true))),
         ("user", req.user.clone().map(Value::from)),
         ("metadata", req.metadata.clone()),
+        // The Responses API stores responses unless told not to; Chat
+        // Completions and Anthropic clients never asked for that.
+        ("store", Some(Value::Bool(false))),
         (
             "reasoning",
             reasoning.map(|r| json!({"effort": r.effort(), "summary": "auto"})),

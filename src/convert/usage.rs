@@ -1,7 +1,8 @@
 //! Token usage in each protocol's JSON shape, to and from [`Usage`].
 //!
 //! The one subtle rule: Anthropic's `input_tokens` excludes cache reads and
-//! writes, while OpenAI's `prompt_tokens`/`input_tokens` include cached tokens.
+//! writes, while OpenAI's `prompt_tokens`/`input_tokens` include both (its
+//! details name them `cached_tokens` and `cache_write_tokens`).
 
 use super::ir::Usage;
 use super::json::{present, u64_of};
@@ -30,13 +31,18 @@ pub fn to_anthropic(u: &Usage) -> Value {
 /// differ only in names.
 fn from_openai(v: &Value, names: &OpenAiNames) -> Usage {
     let total = u64_of(v, names.input);
-    let cached = present(v, names.input_details).and_then(|d| u64_of(d, "cached_tokens"));
+    let details = present(v, names.input_details);
+    let cached = details.and_then(|d| u64_of(d, "cached_tokens"));
+    let written = details.and_then(|d| u64_of(d, "cache_write_tokens"));
     let reasoning = present(v, names.output_details).and_then(|d| u64_of(d, "reasoning_tokens"));
     Usage {
-        input: total.map(|t| t.saturating_sub(cached.unwrap_or(0))),
+        input: total.map(|t| {
+            t.saturating_sub(cached.unwrap_or(0))
+                .saturating_sub(written.unwrap_or(0))
+        }),
         output: u64_of(v, names.output),
         cache_read: cached,
-        cache_write: None,
+        cache_write: written,
         reasoning,
     }
 }
@@ -50,7 +56,10 @@ fn to_openai(u: &Usage, names: &OpenAiNames) -> Value {
     out.insert("total_tokens".into(), json!(input.saturating_add(output)));
     out.insert(
         names.input_details.into(),
-        json!({"cached_tokens": u.cache_read.unwrap_or(0)}),
+        json!({
+            "cached_tokens": u.cache_read.unwrap_or(0),
+            "cache_write_tokens": u.cache_write.unwrap_or(0),
+        }),
     );
     out.insert(
         names.output_details.into(),
@@ -111,6 +120,22 @@ mod tests {
         assert_eq!(chat["completion_tokens"], 5);
         assert_eq!(chat["total_tokens"], 135);
         assert_eq!(chat["prompt_tokens_details"]["cached_tokens"], 100);
+        assert_eq!(chat["prompt_tokens_details"]["cache_write_tokens"], 20);
+        let back = to_anthropic(&from_chat(&chat));
+        assert_eq!(back["input_tokens"], 10);
+        assert_eq!(back["cache_creation_input_tokens"], 20);
+        assert_eq!(back["cache_read_input_tokens"], 100);
+    }
+
+    #[test]
+    fn responses_cache_writes_are_part_of_input_tokens() {
+        let u = from_responses(&json!({
+            "input_tokens": 130, "output_tokens": 5,
+            "input_tokens_details": {"cached_tokens": 100, "cache_write_tokens": 20}
+        }));
+        assert_eq!(u.input, Some(10));
+        assert_eq!(u.cache_write, Some(20));
+        assert_eq!(to_responses(&u)["input_tokens"], 130);
     }
 
     #[test]

@@ -494,12 +494,21 @@ impl Encode for Encoder {
     }
 }
 
-/// Message and Responses error code (`server_error` unless more specific).
+/// Message and Responses error code. `response.error.code` is an enum
+/// (`server_error`, `rate_limit_exceeded`, `invalid_prompt`, …): Anthropic's
+/// kinds such as `overloaded_error` must be mapped into it.
 fn error_parts(err: &Ev) -> (&str, &'static str) {
     match err {
-        Ev::Error { message, kind } if *kind != "api_error" => (message, kind),
-        Ev::Error { message, .. } => (message, "server_error"),
+        Ev::Error { message, kind } => (message, responses_error_code(kind)),
         _ => ("stream failed", "server_error"),
+    }
+}
+
+fn responses_error_code(kind: &str) -> &'static str {
+    match kind {
+        "rate_limit_error" => "rate_limit_exceeded",
+        "invalid_request_error" => "invalid_prompt",
+        _ => "server_error",
     }
 }
 

@@ -8,6 +8,7 @@
 //! [`audit`] writes the trail. [`ca`] owns the local CA, [`config`] the
 //! settings, [`cli`] the command line.
 
+pub mod access;
 pub mod admin;
 pub mod app;
 pub mod audit;

@@ -33,6 +33,8 @@ pub struct FileConfig {
     pub errors: ErrorsSection,
     #[serde(default)]
     pub timeouts: TimeoutsSection,
+    #[serde(default)]
+    pub limits: LimitsSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,4 +153,14 @@ pub struct TimeoutsSection {
     pub tool_call_secs: Option<u64>,
     /// How long SIGINT/SIGTERM wait for in-flight requests and streams.
     pub shutdown_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub max_request_body_bytes: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub max_header_count: Option<usize>,
+    pub max_h2_streams: Option<u32>,
+    pub header_read_timeout_secs: Option<u64>,
 }

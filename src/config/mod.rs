@@ -71,6 +71,16 @@ pub struct Timeouts {
     pub shutdown: Duration,
 }
 
+/// Resource limits against abuse (`[limits]`).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_request_body_bytes: usize,
+    pub max_connections: usize,
+    pub max_header_count: usize,
+    pub max_h2_streams: u32,
+    pub header_read_timeout: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct AuditSettings {
     pub path: PathBuf,
@@ -96,6 +106,9 @@ pub struct Settings {
     pub single_provider: Option<String>,
     pub routes: Vec<Route>,
     pub bridge: Option<BridgeSpec>,
+    pub clients: crate::access::Clients,
+    pub tunnel: crate::access::TunnelPolicy,
+    pub limits: Limits,
     /// The parsed file, for the parts later stages resolve themselves.
     pub file: std::sync::Arc<FileConfig>,
     /// The file's text, to locate keys in error messages.
@@ -272,6 +285,24 @@ impl Resolver<'_> {
         };
         let routes = self.routes(&file, &providers)?;
         let bridge = self.bridge(&file)?;
+        let clients = self.clients(&file)?;
+        if !listen.ip().is_loopback() && !clients.is_enabled() {
+            return Err(self.invalid(
+                "listen",
+                format!("{listen} is reachable beyond loopback: configure client credentials (proxy_auth or [[clients]]) first"),
+            ));
+        }
+        let tunnel = self.tunnel(&file, listen)?;
+        let l = &file.limits;
+        let limits = Limits {
+            max_request_body_bytes: l.max_request_body_bytes.unwrap_or(32 * 1024 * 1024),
+            max_connections: l.max_connections.unwrap_or(4096).max(1),
+            max_header_count: l.max_header_count.unwrap_or(100).max(8),
+            max_h2_streams: l.max_h2_streams.unwrap_or(128).max(1),
+            header_read_timeout: Duration::from_secs(
+                l.header_read_timeout_secs.unwrap_or(30).max(1),
+            ),
+        };
         if let Some(name) = &flags.provider {
             if !providers.iter().any(|p| &p.name == name) {
                 return Err(self.invalid_env("--provider", format!("no provider named {name:?}")));
@@ -293,6 +324,9 @@ impl Resolver<'_> {
             single_provider: flags.provider.clone(),
             routes,
             bridge,
+            clients,
+            tunnel,
+            limits,
             file: std::sync::Arc::new(file),
             file_text: std::sync::Arc::new(self.text.to_owned()),
         })
@@ -352,6 +386,83 @@ impl Resolver<'_> {
             });
         }
         Ok(routes)
+    }
+
+    fn clients(&self, file: &FileConfig) -> Result<crate::access::Clients, ConfigError> {
+        let mut clients = crate::access::Clients::default();
+        if let Some(auth) = &file.proxy_auth {
+            let (user, token) = auth
+                .split_once(':')
+                .filter(|(u, t)| !u.is_empty() && !t.is_empty())
+                .ok_or_else(|| self.invalid("proxy_auth", "expected \"user:password\""))?;
+            clients.add_token(user, token);
+        }
+        for (i, c) in file.clients.iter().enumerate() {
+            let key = |field: &str| format!("clients.{i}.{field}");
+            match (&c.token_env, &c.token_sha256) {
+                (Some(var), None) => {
+                    let token = self.env.get(var).ok_or_else(|| {
+                        self.invalid(
+                            &key("token_env"),
+                            format!("environment variable {var} is not set"),
+                        )
+                    })?;
+                    clients.add_token(&c.name, token);
+                }
+                (None, Some(hex)) => {
+                    let digest =
+                        crate::access::clients::parse_sha256_hex(hex).ok_or_else(|| {
+                            self.invalid(
+                                &key("token_sha256"),
+                                "expected 64 hex digits (sha256 of the token)",
+                            )
+                        })?;
+                    clients.add_digest(&c.name, digest);
+                }
+                _ => {
+                    return Err(
+                        self.invalid(&key("name"), "set exactly one of token_env or token_sha256")
+                    )
+                }
+            }
+        }
+        Ok(clients)
+    }
+
+    fn tunnel(
+        &self,
+        file: &FileConfig,
+        listen: SocketAddr,
+    ) -> Result<crate::access::TunnelPolicy, ConfigError> {
+        let t = &file.tunnel;
+        let shared = match t.restrict.as_deref() {
+            None | Some("auto") => !listen.ip().is_loopback(),
+            Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(self.invalid(
+                    "tunnel.restrict",
+                    format!("expected auto, on or off, got {other:?}"),
+                ))
+            }
+        };
+        let allow = t
+            .allow_cidrs
+            .iter()
+            .map(|c| {
+                c.parse().map_err(|_| {
+                    self.invalid(
+                        "tunnel.allow_cidrs",
+                        format!("{c:?} is not a CIDR like 10.20.0.0/16"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::access::TunnelPolicy {
+            shared,
+            allowed_ports: t.allowed_ports.clone().unwrap_or_else(|| vec![443]),
+            allow,
+        })
     }
 
     fn bridge(&self, file: &FileConfig) -> Result<Option<BridgeSpec>, ConfigError> {

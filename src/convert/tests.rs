@@ -454,6 +454,48 @@ fn identity_when_protocols_match() {
     }
 }
 
+#[test]
+fn tool_strictness_is_carried_and_responses_is_told_explicitly() {
+    // Omitted, Responses makes a schema strict: non-strict sources say false.
+    for from in [AnthropicMessages, OpenAiChat] {
+        let body = if from == AnthropicMessages {
+            anthropic_request()
+        } else {
+            chat_request()
+        };
+        let out = convert(from, OpenAiResponses, &body).body;
+        assert_eq!(out["tools"][0]["strict"], false, "{from:?}");
+    }
+    let strict = json!({"model": "m", "messages": [{"role": "user", "content": "q"}],
+        "tools": [{"type": "function", "function": {"name": "f", "strict": true,
+                   "parameters": {"type": "object", "properties": {}, "additionalProperties": false}}}]});
+    let to_responses = convert(OpenAiChat, OpenAiResponses, &strict).body;
+    assert_eq!(to_responses["tools"][0]["strict"], true);
+    let to_anthropic = convert(OpenAiChat, AnthropicMessages, &strict).body;
+    assert_eq!(to_anthropic["tools"][0]["strict"], true);
+    let back = convert(AnthropicMessages, OpenAiChat, &to_anthropic).body;
+    assert_eq!(back["tools"][0]["function"]["strict"], true);
+    // Non-strict tools do not grow a `strict` field where the default is non-strict.
+    let plain = convert(OpenAiChat, AnthropicMessages, &chat_request()).body;
+    assert!(plain["tools"][0].get("strict").is_none(), "{plain}");
+    let plain = convert(AnthropicMessages, OpenAiChat, &anthropic_request()).body;
+    assert!(
+        plain["tools"][0]["function"].get("strict").is_none(),
+        "{plain}"
+    );
+}
+
+#[test]
+fn requests_converted_to_responses_are_not_stored() {
+    for (from, body) in [
+        (AnthropicMessages, anthropic_request()),
+        (OpenAiChat, chat_request()),
+    ] {
+        let out = convert(from, OpenAiResponses, &body).body;
+        assert_eq!(out["store"], false, "{from:?}");
+    }
+}
+
 // ----------------------------------------------------------- responses
 
 fn anthropic_response() -> Value {

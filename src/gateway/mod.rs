@@ -33,9 +33,6 @@ use crate::headers::credential_values;
 use crate::protocol::Protocol;
 use crate::upstream::Body;
 
-/// Largest request body read into memory.
-pub const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
-
 /// How a request reached switchyard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Door {
@@ -145,6 +142,10 @@ impl Ctx {
             Door::Gateway => bridged_host.clone().or_else(|| header(http::header::HOST)),
         };
         record.user_agent = header(http::header::USER_AGENT);
+        record.client_name = req
+            .extensions()
+            .get::<crate::access::ClientName>()
+            .map(|c| c.0.clone());
         record.protocol = protocol.map(Protocol::name);
         Ctx {
             secrets: credential_values(req.headers()),
@@ -194,7 +195,7 @@ impl Ctx {
 /// A call in one of the three API protocols.
 async fn api_call(mut ctx: Ctx, protocol: Protocol, req: Request<Incoming>) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let bytes = match read_body(body).await {
+    let bytes = match read_body(body, ctx.app.settings.limits.max_request_body_bytes).await {
         Ok(b) => b,
         Err((status, msg)) => return ctx.reject(Some(protocol), status, &msg),
     };
@@ -272,6 +273,11 @@ async fn api_call(mut ctx: Ctx, protocol: Protocol, req: Request<Incoming>) -> R
 /// Anything else: forwarded unchanged, body streamed.
 async fn passthrough(mut ctx: Ctx, req: Request<Incoming>) -> Response<Body> {
     let (parts, body) = req.into_parts();
+    if ctx.door == Door::Plain {
+        if let Err(msg) = shared_proxy_allows(&ctx, &parts.uri).await {
+            return ctx.reject(None, StatusCode::FORBIDDEN, &msg);
+        }
+    }
     let path = parts
         .uri
         .path_and_query()
@@ -287,7 +293,7 @@ async fn passthrough(mut ctx: Ctx, req: Request<Incoming>) -> Response<Body> {
         .filter(|_| matches!(ctx.door, Door::Intercept { .. }))
     {
         // Soft mode may have to send the body twice, so it is read first.
-        let bytes = match read_body(body).await {
+        let bytes = match read_body(body, ctx.app.settings.limits.max_request_body_bytes).await {
             Ok(b) => b,
             Err((status, msg)) => return ctx.reject(None, status, &msg),
         };
@@ -331,12 +337,44 @@ async fn passthrough(mut ctx: Ctx, req: Request<Incoming>) -> Response<Body> {
     forward::passthrough(ctx, target, out).await
 }
 
-async fn read_body(body: Incoming) -> Result<Bytes, (StatusCode, String)> {
-    match Limited::new(body, MAX_REQUEST_BODY).collect().await {
+/// A shared proxy forwards plain http:// only to allowed ports and
+/// non-internal addresses, like its tunnels.
+async fn shared_proxy_allows(ctx: &Ctx, uri: &http::Uri) -> Result<(), String> {
+    let policy = &ctx.app.settings.tunnel;
+    if !policy.shared {
+        return Ok(());
+    }
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(80);
+    if !policy.port_allowed(port) {
+        return Err(format!(
+            "requests to port {port} are not allowed (tunnel.allowed_ports)"
+        ));
+    }
+    let resolved = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    for addr in resolved {
+        if !policy.address_allowed(addr.ip()) {
+            return Err(format!(
+                "{host} resolves to an internal address ({})",
+                addr.ip()
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, (StatusCode, String)> {
+    match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err((
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body exceeds {MAX_REQUEST_BODY} bytes"),
+            format!("request body exceeds {limit} bytes (limits.max_request_body_bytes)"),
         )),
         Err(e) => Err((
             StatusCode::BAD_REQUEST,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+use crate::access::ClientName;
 use crate::app::{App, Hub};
 use crate::audit::{Kind, Record};
 use crate::errors;
@@ -45,13 +46,15 @@ pub async fn handle(
         app.auditor.record(record);
         return errors::text(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
     };
+    let client = req.extensions().get::<ClientName>().cloned();
     if app.is_intercepted(&host) {
         let upgrade = hyper::upgrade::on(&mut req);
         let task_app = app.clone();
         app.tasks.spawn(async move {
             match upgrade.await {
                 Ok(upgraded) => {
-                    super::intercept::serve(hub, task_app, peer, upgraded, host, port).await
+                    let who = super::intercept::Who { peer, client };
+                    super::intercept::serve(hub, task_app, who, upgraded, host, port).await
                 }
                 Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
             }
@@ -59,22 +62,47 @@ pub async fn handle(
         return ok();
     }
     let started = std::time::Instant::now();
-    match app.dialer.dial(&host, port).await {
+    let policy = &app.settings.tunnel;
+    if !policy.port_allowed(port) {
+        let message = format!("tunnels to port {port} are not allowed (tunnel.allowed_ports)");
+        return refuse(
+            &app,
+            peer,
+            &host,
+            port,
+            client,
+            StatusCode::FORBIDDEN,
+            message,
+            started,
+        );
+    }
+    match app.dialer.dial_restricted(&host, port, policy).await {
         Ok(stream) => {
             let upgrade = hyper::upgrade::on(&mut req);
             let task_app = app.clone();
             app.tasks.spawn(async move {
-                super::tunnel::run(task_app, peer, upgrade, stream, host, port, started).await;
+                let target = super::tunnel::Target { host, port, client };
+                super::tunnel::run(task_app, peer, upgrade, stream, target, started).await;
             });
             ok()
         }
+        Err(e @ crate::upstream::DialError::Forbidden { .. }) => refuse(
+            &app,
+            peer,
+            &host,
+            port,
+            client,
+            StatusCode::FORBIDDEN,
+            e.to_string(),
+            started,
+        ),
         Err(e) => {
             let message = format!(
                 "cannot reach {}: {e}",
                 crate::upstream::authority(&host, port)
             );
             tracing::info!(%host, port, error = %e, "tunnel target unreachable");
-            let mut record = super::tunnel::record(peer, &host, port);
+            let mut record = super::tunnel::record(peer, &host, port, client);
             record.status = Some(502);
             record.error = Some(message.clone());
             record.duration_ms = started.elapsed().as_millis() as u64;
@@ -82,6 +110,27 @@ pub async fn handle(
             errors::text(StatusCode::BAD_GATEWAY, &message)
         }
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn refuse(
+    app: &App,
+    peer: SocketAddr,
+    host: &str,
+    port: u16,
+    client: Option<ClientName>,
+    status: StatusCode,
+    message: String,
+    started: std::time::Instant,
+) -> Response<Body> {
+    tracing::info!(%host, port, reason = %message, "tunnel refused");
+    let mut record = super::tunnel::record(peer, host, port, client);
+    record.kind = Kind::Rejected;
+    record.status = Some(status.as_u16());
+    record.error = Some(message.clone());
+    record.duration_ms = started.elapsed().as_millis() as u64;
+    app.auditor.record(record);
+    errors::text(status, &message)
 }
 
 fn ok() -> Response<Body> {

@@ -12,9 +12,22 @@ use crate::app::App;
 use crate::audit::{Kind, Record};
 use crate::upstream::OutboundStream;
 
+/// Where a tunnel goes, and for whom.
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub client: Option<crate::access::ClientName>,
+}
+
 /// A tunnel record with its identity filled in.
-pub fn record(peer: SocketAddr, host: &str, port: u16) -> Record {
+pub fn record(
+    peer: SocketAddr,
+    host: &str,
+    port: u16,
+    client: Option<crate::access::ClientName>,
+) -> Record {
     let mut record = Record::new(Kind::Tunnel, peer.to_string());
+    record.client_name = client.map(|c| c.0);
     record.method = Some("CONNECT".into());
     record.host = Some(host.to_owned());
     record.port = Some(port);
@@ -25,18 +38,17 @@ pub async fn run(
     app: Arc<App>,
     peer: SocketAddr,
     upgrade: OnUpgrade,
-    mut target: OutboundStream,
-    host: String,
-    port: u16,
+    mut stream: OutboundStream,
+    target: Target,
     started: Instant,
 ) {
-    let mut record = record(peer, &host, port);
+    let mut record = record(peer, &target.host, target.port, target.client);
     record.status = Some(200);
     match upgrade.await {
         Ok(upgraded) => {
             let mut client = TokioIo::new(upgraded);
             let copied = tokio::select! {
-                r = tokio::io::copy_bidirectional(&mut client, &mut target) => r,
+                r = tokio::io::copy_bidirectional(&mut client, &mut stream) => r,
                 // At shutdown, open tunnels get until the drain deadline.
                 _ = wait_past_deadline(&app) => Err(std::io::Error::other("closed at shutdown")),
             };

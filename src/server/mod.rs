@@ -19,8 +19,6 @@ use crate::upstream::Body;
 
 /// Largest request head accepted (larger gets 431).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// A client must finish sending a request head within this (slowloris).
-const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A bound, not yet serving, switchyard.
 pub struct Server {
@@ -68,14 +66,27 @@ impl Server {
         // Tasks, the shutdown token and the auditor are shared by every
         // generation, so any snapshot gives access to them.
         let app = hub.current();
+        let slots = Arc::new(tokio::sync::Semaphore::new(
+            app.settings.limits.max_connections,
+        ));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
                     Ok((tcp, peer)) => {
+                        // Over the connection limit: close at once rather
+                        // than queue, so a flood cannot starve the rest.
+                        let Ok(slot) = slots.clone().try_acquire_owned() else {
+                            tracing::warn!(%peer, limit = app.settings.limits.max_connections, "connection limit reached; closing");
+                            drop(tcp);
+                            continue;
+                        };
                         let _ = tcp.set_nodelay(true);
                         let hub = hub.clone();
-                        app.tasks.spawn(async move { serve_client(hub, tcp, peer).await });
+                        app.tasks.spawn(async move {
+                            serve_client(hub, tcp, peer).await;
+                            drop(slot);
+                        });
                     }
                     Err(e) => {
                         // Usually EMFILE: back off instead of spinning.
@@ -150,13 +161,21 @@ where
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     F: Future<Output = Result<hyper::Response<Body>, S::Error>> + Send + 'static,
 {
+    let limits = &app.settings.limits;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        // Also bounds how long an idle keep-alive connection is kept.
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_header_count)
         .max_buf_size(MAX_HEAD_BYTES);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_h2_streams)
+        .max_header_list_size(MAX_HEAD_BYTES as u32)
+        .keep_alive_interval(Some(std::time::Duration::from_secs(30)));
     let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
     let result = tokio::select! {

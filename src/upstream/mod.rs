@@ -43,6 +43,8 @@ pub enum DialError {
     Proxy { target: String, source: ProxyError },
     #[error("TLS to the upstream proxy: {0}")]
     ProxyTls(std::io::Error),
+    #[error("{target} is not an allowed tunnel destination: {reason}")]
+    Forbidden { target: String, reason: String },
 }
 
 /// Opens TCP connections, directly or through the upstream proxy.
@@ -82,6 +84,70 @@ impl Dialer {
                 None => Ok(OutboundStream::Tcp(tcp(host, port, &target).await?)),
                 Some(proxy) => self.through(proxy, host, port, &target).await,
             }
+        };
+        tokio::time::timeout(self.connect_timeout, work)
+            .await
+            .map_err(|_| DialError::Timeout {
+                target: target.clone(),
+            })?
+    }
+
+    /// Like [`Dialer::dial`], under a shared proxy's tunnel policy: the name
+    /// is resolved here and only allowed addresses are connected to, so a
+    /// name that later resolves elsewhere (DNS rebinding) changes nothing.
+    /// Through an upstream proxy the proxy resolves again; the check then
+    /// covers what this machine resolves.
+    pub async fn dial_restricted(
+        &self,
+        host: &str,
+        port: u16,
+        policy: &crate::access::TunnelPolicy,
+    ) -> Result<OutboundStream, DialError> {
+        if !policy.shared {
+            return self.dial(host, port).await;
+        }
+        let target = authority(host, port);
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let work = async {
+            let resolved: Vec<std::net::SocketAddr> = tokio::net::lookup_host((bare, port))
+                .await
+                .map_err(|source| DialError::Connect {
+                    target: target.clone(),
+                    source,
+                })?
+                .collect();
+            let allowed: Vec<_> = resolved
+                .iter()
+                .filter(|a| policy.address_allowed(a.ip()))
+                .copied()
+                .collect();
+            if allowed.is_empty() {
+                let ips: Vec<String> = resolved.iter().map(|a| a.ip().to_string()).collect();
+                return Err(DialError::Forbidden {
+                    target: target.clone(),
+                    reason: format!(
+                        "it resolves to {} (internal; see tunnel.allow_cidrs)",
+                        ips.join(", ")
+                    ),
+                });
+            }
+            if let Some(proxy) = self.proxy.as_ref().filter(|p| !p.bypasses(host)) {
+                return self.through(proxy, host, port, &target).await;
+            }
+            let mut last = None;
+            for addr in allowed {
+                match TcpStream::connect(addr).await {
+                    Ok(stream) => {
+                        let _ = stream.set_nodelay(true);
+                        return Ok(OutboundStream::Tcp(stream));
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(DialError::Connect {
+                target: target.clone(),
+                source: last.unwrap_or_else(|| std::io::Error::other("no address")),
+            })
         };
         tokio::time::timeout(self.connect_timeout, work)
             .await

@@ -872,6 +872,40 @@ fn error_mid_stream_all_pairs() {
 }
 
 #[test]
+fn responses_error_codes_stay_in_the_api_enum() {
+    // `response.error.code` is an enum in the Responses API; Anthropic kinds
+    // such as overloaded_error are not in it.
+    for (kind, want) in [
+        ("overloaded_error", "server_error"),
+        ("rate_limit_error", "rate_limit_exceeded"),
+        ("invalid_request_error", "invalid_prompt"),
+        ("api_error", "server_error"),
+    ] {
+        let events = vec![
+            anth(
+                json!({"type": "message_start", "message": {"id": "msg_1", "model": "m",
+                "usage": {"input_tokens": 3, "output_tokens": 1}}}),
+            ),
+            anth(json!({"type": "error", "error": {"type": kind, "message": "boom"}})),
+        ];
+        let (out, _) = run(AnthropicMessages, OpenAiResponses, &events);
+        let failed = out
+            .iter()
+            .map(data_of)
+            .find(|d| d["type"] == "response.failed")
+            .unwrap_or_default();
+        assert_eq!(failed["response"]["error"]["code"], want, "{kind}");
+        let error = out
+            .iter()
+            .map(data_of)
+            .find(|d| d["type"] == "error")
+            .unwrap_or_default();
+        assert_eq!(error["code"], want, "{kind}");
+        assert_eq!(error["message"], "boom");
+    }
+}
+
+#[test]
 fn missing_terminal_signal_ends_with_error_all_pairs() {
     let s = Script {
         terminal: false,

@@ -27,7 +27,7 @@ pub async fn handle(hub: Arc<Hub>, peer: SocketAddr, mut req: Request<Incoming>)
     let app = hub.current();
     let proxy_request = req.method() == Method::CONNECT || req.uri().scheme().is_some();
     if let Err(refusal) = authenticate(&app, peer, proxy_request, &mut req) {
-        return refusal;
+        return *refusal;
     }
     if req.method() == Method::CONNECT {
         return connect::handle(hub, app, peer, req).await;
@@ -50,18 +50,18 @@ fn authenticate(
     peer: SocketAddr,
     proxy_request: bool,
     req: &mut Request<Incoming>,
-) -> Result<(), Response<Body>> {
+) -> Result<(), Box<Response<Body>>> {
     let clients = &app.settings.clients;
     let admin = !proxy_request && req.uri().path().starts_with(crate::admin::PREFIX);
     if !clients.is_enabled() {
         if admin && !peer.ip().is_loopback() {
-            return Err(refuse(
+            return Err(Box::new(refuse(
                 app,
                 peer,
                 req,
                 StatusCode::FORBIDDEN,
                 "admin endpoints are for loopback clients",
-            ));
+            )));
         }
         return Ok(());
     }
@@ -78,23 +78,24 @@ fn authenticate(
             req.extensions_mut().insert(ClientName(name));
             Ok(())
         }
-        None if proxy_request => Err(refuse(
+        None if proxy_request => Err(Box::new(refuse(
             app,
             peer,
             req,
             StatusCode::PROXY_AUTHENTICATION_REQUIRED,
             "proxy authentication required",
-        )),
-        None => Err(refuse(
+        ))),
+        None => Err(Box::new(refuse(
             app,
             peer,
             req,
             StatusCode::UNAUTHORIZED,
             "missing or invalid switchyard client token",
-        )),
+        ))),
     }
 }
 
+/// Answers and audits a refused request.
 fn refuse(
     app: &App,
     peer: SocketAddr,

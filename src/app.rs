@@ -57,7 +57,7 @@ impl App {
             settings.timeouts.connect,
         ));
         let client = upstream::http_client(dialer.clone(), tls);
-        let auditor = Auditor::start(&settings.audit.path)?;
+        let auditor = Auditor::start(&settings.audit)?;
         let intercept = settings
             .intercept
             .iter()

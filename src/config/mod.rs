@@ -72,6 +72,10 @@ pub struct Timeouts {
 pub struct AuditSettings {
     pub path: PathBuf,
     pub max_body_bytes: usize,
+    /// Rotate the live file once it would grow past this (0: never).
+    pub max_file_bytes: u64,
+    /// Rotated files kept (`audit.jsonl.1` … `.N`).
+    pub keep_files: usize,
 }
 
 /// Everything a running switchyard needs, fully resolved.
@@ -226,6 +230,14 @@ impl Resolver<'_> {
                 .map(|p| self.file_path(p))
                 .unwrap_or_else(|| state_dir.join("audit.jsonl")),
             max_body_bytes: file.audit.max_body_bytes.unwrap_or(4096),
+            max_file_bytes: file
+                .audit
+                .max_file_bytes
+                .unwrap_or(crate::audit::rotate::DEFAULT_MAX_FILE_BYTES),
+            keep_files: file
+                .audit
+                .keep_files
+                .unwrap_or(crate::audit::rotate::DEFAULT_KEEP_FILES),
         };
         let errors = match file.errors.format.as_deref() {
             None | Some("json") => ErrorFormat::Json,

@@ -56,6 +56,11 @@ pub async fn send(
         .headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
+    if let (Some(live), Some(ct)) = (&ctx.record.inflight, content_type) {
+        if ct.starts_with("text/event-stream") {
+            live.mark_stream();
+        }
+    }
     let finisher = Finisher {
         usage: UsageTap::new(content_type),
         capture: Capture::new(ctx.app.settings.audit.max_body_bytes),

@@ -79,6 +79,7 @@ pub async fn handle(
         _ => Kind::Passthrough,
     };
     let mut record = Record::new(kind, peer.to_string());
+    record.inflight = Some(Arc::new(app.auditor.metrics().inflight()));
     record.method = Some(req.method().to_string());
     record.path = Some(crate::audit::redact::redact(
         req.uri()

@@ -25,7 +25,7 @@ pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> 
         return gateway::handle(app, Door::Plain, peer, req).await;
     }
     if req.uri().path().starts_with(crate::admin::PREFIX) {
-        return crate::admin::handle(&app, &req);
+        return crate::admin::handle(&app, peer, &req);
     }
     gateway::handle(app, Door::Gateway, peer, req).await
 }

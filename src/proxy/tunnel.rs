@@ -30,6 +30,7 @@ pub async fn run(
     port: u16,
     started: Instant,
 ) {
+    let _open = app.auditor.metrics().open_tunnel();
     let mut record = record(peer, &host, port);
     record.status = Some(200);
     match upgrade.await {

@@ -39,6 +39,10 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
+        // With port 0 the real port is known only now; everything that
+        // reports the address (status, the state file) reads it from here.
+        let mut settings = settings;
+        settings.listen = addr;
         let app = Arc::new(App::new(settings)?);
         Ok(Server {
             app,

@@ -16,6 +16,7 @@ pub mod ca;
 pub mod cli;
 pub mod config;
 pub mod convert;
+pub mod daemon;
 pub mod errors;
 pub mod gateway;
 pub mod headers;

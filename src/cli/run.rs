@@ -15,6 +15,7 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
     };
     let settings = load_settings(&args.config, flags)?;
     init_logging(&settings.log_level);
+    let lock = super::daemon::claim(&settings, args.detached)?;
     crate::tls::install_default_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -34,7 +35,18 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
             server.local_addr()
         );
         let _ = out.flush();
+        if let Some(lock) = &lock {
+            super::daemon::publish(
+                lock,
+                server.local_addr(),
+                args.detached,
+                &server.app().settings,
+            );
+        }
         server.run(shutdown_signal()).await;
+        if let Some(lock) = &lock {
+            lock.unpublish();
+        }
         Ok(())
     })
 }

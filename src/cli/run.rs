@@ -52,6 +52,7 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
 }
 
 pub fn check(args: ConfigArgs) -> Result<(), CliError> {
+    report_unknown_keys(&args)?;
     let settings = load_settings(&args, Flags::default())?;
     println!(
         "config: {}",
@@ -79,6 +80,31 @@ pub fn check(args: ConfigArgs) -> Result<(), CliError> {
         );
     }
     Ok(())
+}
+
+/// Every unknown key at once (a run stops at the first): all but the last
+/// are printed here, the last is the command's error (exit 2).
+fn report_unknown_keys(args: &ConfigArgs) -> Result<(), CliError> {
+    let env = super::environment(args)?;
+    let flags = Flags {
+        config: args.config.clone(),
+        ..Flags::default()
+    };
+    let Some(path) = crate::config::find_config_file(&flags, &env)? else {
+        return Ok(());
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        // load_settings reports the read error.
+        return Ok(());
+    };
+    let mut errors = crate::config::suggest::unknown_keys(Some(&path), &text);
+    let Some(last) = errors.pop() else {
+        return Ok(());
+    };
+    for e in errors {
+        eprintln!("switchyard: {e}");
+    }
+    Err(last.into())
 }
 
 fn init_logging(level: &str) {

@@ -5,6 +5,7 @@
 pub mod env;
 pub mod file;
 pub mod locate;
+pub mod suggest;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -146,10 +147,15 @@ pub fn state_dir(env: &Env) -> PathBuf {
 
 /// Parses TOML text, mapping errors to file:line.
 pub fn parse_file(path: Option<&Path>, text: &str) -> Result<FileConfig, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Parse {
-        file: path.map(Path::to_path_buf),
-        line: e.span().map(|s| line_at(text, s.start)),
-        message: e.message().trim().to_owned(),
+    toml::from_str(text).map_err(|e| {
+        // Unknown keys get the full key path and a "did you mean".
+        suggest::first_unknown_key(path.map(Path::to_path_buf).as_ref(), text).unwrap_or_else(
+            || ConfigError::Parse {
+                file: path.map(Path::to_path_buf),
+                line: e.span().map(|s| line_at(text, s.start)),
+                message: e.message().trim().to_owned(),
+            },
+        )
     })
 }
 

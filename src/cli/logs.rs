@@ -175,25 +175,48 @@ pub fn run(args: LogsArgs) -> Result<(), CliError> {
     follow(path, live, &mut printer)
 }
 
-/// Tails the live file forever, reopening it when it is rotated away.
+/// Tails the live file forever. When it is rotated away, the old handle is
+/// read to its end, then every rotated file not seen yet (there may be
+/// several if rotation outpaced the poll), then the new live file. Files are
+/// told apart by inode, so a rename racing the listing cannot cause a
+/// record to be shown twice.
 fn follow(
     path: &Path,
     mut live: Option<(File, u64)>,
     printer: &mut Printer,
 ) -> Result<(), CliError> {
     let mut partial = String::new();
+    let mut done: VecDeque<(u64, u64)> = VecDeque::new();
     loop {
         if live.is_none() {
-            if let Ok(f) = File::open(path) {
-                live = Some((f, 0));
+            for file in rotate::files_oldest_first(path) {
+                let Ok(mut f) = File::open(&file) else {
+                    continue;
+                };
+                let Ok(meta) = f.metadata() else { continue };
+                let id = (meta.dev(), meta.ino());
+                if done.contains(&id) {
+                    continue;
+                }
+                if file == path {
+                    live = Some((f, 0));
+                    break;
+                }
+                let mut pos = 0;
+                if !drain(&mut f, &mut pos, &mut partial, printer) {
+                    return Ok(());
+                }
+                partial.clear();
+                remember(&mut done, id);
             }
         }
         if let Some((file, pos)) = live.as_mut() {
             if !drain(file, pos, &mut partial, printer) {
                 return Ok(());
             }
-            let rotated = match (std::fs::metadata(path), file.metadata()) {
-                (Ok(now), Ok(ours)) => now.ino() != ours.ino() || now.dev() != ours.dev(),
+            let ours = file.metadata().ok().map(|m| (m.dev(), m.ino()));
+            let rotated = match (std::fs::metadata(path), ours) {
+                (Ok(now), Some(ours)) => (now.dev(), now.ino()) != ours,
                 (Err(_), _) => true,
                 _ => false,
             };
@@ -203,6 +226,9 @@ fn follow(
                 if !drain(file, pos, &mut partial, printer) {
                     return Ok(());
                 }
+                if let Some(id) = ours {
+                    remember(&mut done, id);
+                }
                 live = None;
                 partial.clear();
                 continue;
@@ -210,6 +236,13 @@ fn follow(
         }
         std::thread::sleep(POLL);
     }
+}
+
+fn remember(done: &mut VecDeque<(u64, u64)>, id: (u64, u64)) {
+    if done.len() == 256 {
+        done.pop_front();
+    }
+    done.push_back(id);
 }
 
 /// Prints every complete line past `pos`. False when stdout is gone.

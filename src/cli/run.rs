@@ -25,6 +25,15 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         let server = Server::bind(settings)
             .await
             .map_err(|e| CliError::Runtime(e.to_string()))?;
+        let shutdown = shutdown_signal();
+        if let Some(lock) = &lock {
+            super::daemon::publish(
+                lock,
+                server.local_addr(),
+                args.detached,
+                &server.app().settings,
+            );
+        }
         if let Err(e) = super::env::write_bundle(&server.app().settings) {
             tracing::warn!(error = %e, "cannot write the CA bundle");
         }
@@ -35,15 +44,7 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
             server.local_addr()
         );
         let _ = out.flush();
-        if let Some(lock) = &lock {
-            super::daemon::publish(
-                lock,
-                server.local_addr(),
-                args.detached,
-                &server.app().settings,
-            );
-        }
-        server.run(shutdown_signal()).await;
+        server.run(shutdown).await;
         if let Some(lock) = &lock {
             lock.unpublish();
         }
@@ -120,18 +121,24 @@ fn init_logging(level: &str) {
         .try_init();
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {},
-                _ = term.recv() => {},
+/// Resolves on SIGINT or SIGTERM. The handlers are installed now, not on
+/// first poll, so a signal sent right after the "listening" line is never
+/// lost to the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
             }
-        }
-        Err(_) => {
-            let _ = ctrl_c.await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs switchyard's full test suite, installing every peer it drives first:
-# curl, squid and openssl (Debian packages) and a Python venv with the
+# curl, squid, openssl, ca-certificates, chromium and chromium-driver (Debian
+# packages) and a Python venv with the
 # official anthropic and openai SDKs. A peer that cannot be installed fails
 # the run; no test skips itself.
 set -euo pipefail
@@ -10,6 +11,11 @@ apt_packages=()
 command -v curl >/dev/null || apt_packages+=(curl)
 command -v openssl >/dev/null || apt_packages+=(openssl)
 [ -x /usr/sbin/squid ] || command -v squid >/dev/null || apt_packages+=(squid)
+# ca_trust.rs installs into the real Debian store; live_page.rs drives the
+# live page in headless Chromium through chromedriver.
+[ -x /usr/sbin/update-ca-certificates ] || apt_packages+=(ca-certificates)
+command -v chromium >/dev/null || apt_packages+=(chromium)
+command -v chromedriver >/dev/null || apt_packages+=(chromium-driver)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "test.sh: installing ${apt_packages[*]}"
   if [ "$(id -u)" -ne 0 ]; then

@@ -1,4 +1,11 @@
-//! `/_switchyard/*`: health, status and the CA certificate (never its key).
+//! `/_switchyard/*`: health, status, metrics, the live traffic page and its
+//! event stream, and the CA certificate (never its key).
+//!
+//! The page, its events, status and metrics show traffic (the page even
+//! shows redacted bodies), so they answer loopback clients only until client
+//! authentication exists; health and the CA certificate are for everyone.
+
+use std::net::SocketAddr;
 
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use serde_json::json;
@@ -8,10 +15,27 @@ use crate::upstream::Body;
 
 pub const PREFIX: &str = "/_switchyard/";
 
-pub fn handle<B>(app: &App, req: &Request<B>) -> Response<Body> {
-    match req.uri().path().trim_start_matches(PREFIX) {
+pub fn handle<B>(app: &App, peer: SocketAddr, req: &Request<B>) -> Response<Body> {
+    let endpoint = req.uri().path().trim_start_matches(PREFIX);
+    let private = matches!(
+        endpoint,
+        "" | "index.html" | "events" | "status" | "metrics"
+    );
+    if private && !peer.ip().is_loopback() {
+        return crate::errors::text(
+            StatusCode::FORBIDDEN,
+            "this switchyard endpoint answers loopback clients only",
+        );
+    }
+    match endpoint {
         "health" => json_response(json!({"status": "ok"})),
-        "status" => json_response(status(app)),
+        "status" => match serde_json::to_value(crate::status::report(app, app.settings.listen)) {
+            Ok(v) => json_response(v),
+            Err(e) => crate::errors::text(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        },
+        "metrics" => metrics(app),
+        "" | "index.html" => crate::live::page(),
+        "events" => crate::live::events(app),
         "ca.pem" => {
             let mut resp =
                 Response::new(crate::body::full(app.leaves.authority().cert_pem.clone()));
@@ -25,16 +49,21 @@ pub fn handle<B>(app: &App, req: &Request<B>) -> Response<Body> {
     }
 }
 
-fn status(app: &App) -> serde_json::Value {
+fn metrics(app: &App) -> Response<Body> {
     let (entries, hits, misses) = app.leaves.stats();
-    json!({
-        "address": app.settings.listen.to_string(),
-        "uptime_secs": app.started.elapsed().as_secs(),
-        "mode": "gateway",
-        "audit": {"path": app.auditor.path().display().to_string(), "dropped": app.auditor.dropped()},
-        "cert_cache": {"entries": entries, "hits": hits, "misses": misses},
-        "intercept": app.settings.intercept,
-    })
+    let scrape = crate::metrics::Scrape {
+        cert_cache_entries: entries,
+        cert_cache_hits: hits,
+        cert_cache_misses: misses,
+        audit_dropped: app.auditor.dropped(),
+        providers: crate::status::providers(app),
+    };
+    let mut resp = Response::new(crate::body::full(app.auditor.metrics().render(&scrape)));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+    );
+    resp
 }
 
 fn json_response(value: serde_json::Value) -> Response<Body> {

@@ -68,7 +68,7 @@ impl App {
             settings.timeouts.connect,
         ));
         let client = upstream::http_client(dialer.clone(), tls);
-        let auditor = Auditor::start(&settings.audit.path)?;
+        let auditor = Auditor::start(&settings.audit)?;
         Ok(App {
             leaves: Arc::new(LeafCache::new(Arc::new(ca))),
             auditor: Arc::new(auditor),

@@ -82,10 +82,12 @@ pub fn reload(hub: &Hub, load: &Loader, why: &str) {
             }
             hub.swap(next);
             hub.reloads_ok.fetch_add(1, Ordering::Relaxed);
+            current.auditor.metrics().config_reloaded(true);
             tracing::info!(trigger = why, "configuration reloaded");
         }
         Err(e) => {
             hub.reloads_failed.fetch_add(1, Ordering::Relaxed);
+            hub.current().auditor.metrics().config_reloaded(false);
             tracing::error!(trigger = why, error = %e, "configuration rejected; the previous one keeps serving");
         }
     }
@@ -95,7 +97,10 @@ pub fn reload(hub: &Hub, load: &Loader, why: &str) {
 /// the ones that differed.
 fn keep_process_wide(current: &Settings, next: &mut Settings) -> Vec<&'static str> {
     let mut changed = Vec::new();
-    if next.listen != current.listen {
+    // Port 0 means "the port we got", which is the current one.
+    let same_listen = next.listen == current.listen
+        || (next.listen.port() == 0 && next.listen.ip() == current.listen.ip());
+    if !same_listen {
         changed.push("listen");
         next.listen = current.listen;
     }

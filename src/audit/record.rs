@@ -71,6 +71,10 @@ pub struct Record {
     /// Providers/credentials tried before the one that answered.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failover: Vec<String>,
+    /// Counts the request as in flight until the record is filed (never
+    /// serialised). Set by the gateway from `Metrics::inflight`.
+    #[serde(skip)]
+    pub inflight: Option<std::sync::Arc<crate::metrics::Inflight>>,
 }
 
 impl Record {
@@ -106,16 +110,22 @@ impl Record {
             user_agent: None,
             lossy: Vec::new(),
             failover: Vec::new(),
+            inflight: None,
         }
     }
 }
 
 /// UTC time with milliseconds, e.g. `2026-04-29T10:30:00.000Z`.
 pub fn now_rfc3339() -> String {
+    rfc3339(std::time::SystemTime::now())
+}
+
+/// `at` in UTC with milliseconds, the audit file's time format.
+pub fn rfc3339(at: std::time::SystemTime) -> String {
     let format = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
-    time::OffsetDateTime::now_utc()
+    time::OffsetDateTime::from(at)
         .format(&format)
         .unwrap_or_default()
 }

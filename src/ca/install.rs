@@ -65,7 +65,11 @@ fn quote(path: &Path) -> String {
     }
 }
 
-/// Commands that add the CA to `store`.
+/// NSS databases: Chromium's (created if missing) and every Firefox profile's.
+const NSS_DBS: &str = r#"for db in "$HOME/.pki/nssdb" "$HOME"/.mozilla/firefox/*/ "$HOME"/snap/firefox/common/.mozilla/firefox/*/"#;
+
+/// Commands that add the CA to `store`. Each is idempotent: installing twice
+/// leaves one copy.
 pub fn install_commands(store: Store, cert: &Path) -> Vec<String> {
     let cert = quote(cert);
     match store {
@@ -81,16 +85,22 @@ pub fn install_commands(store: Store, cert: &Path) -> Vec<String> {
             "security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain {cert}"
         )],
         Store::Nss => vec![
-            "mkdir -p \"$HOME/.pki/nssdb\"".into(),
-            format!("certutil -d sql:\"$HOME/.pki/nssdb\" -A -t C,, -n {NAME} -i {cert}"),
+            r#"mkdir -p "$HOME/.pki/nssdb" && { [ -f "$HOME/.pki/nssdb/cert9.db" ] || certutil -d sql:"$HOME/.pki/nssdb" -N --empty-password; }"#.into(),
+            format!(
+                r#"{NSS_DBS}; do [ -f "$db/cert9.db" ] || continue; certutil -d sql:"$db" -D -n {NAME} >/dev/null 2>&1; certutil -d sql:"$db" -A -t C,, -n {NAME} -i {cert} || exit 1; echo "  $db"; done"#
+            ),
         ],
-        Store::Java => vec![format!(
-            "keytool -importcert -noprompt -cacerts -storepass changeit -alias {NAME} -file {cert}"
-        )],
+        Store::Java => vec![
+            format!("keytool -delete -noprompt -cacerts -storepass changeit -alias {NAME} >/dev/null 2>&1 || true"),
+            format!(
+                "keytool -importcert -noprompt -cacerts -storepass changeit -alias {NAME} -file {cert}"
+            ),
+        ],
     }
 }
 
-/// Commands that remove the CA from `store` again.
+/// Commands that remove the CA from `store` again (quietly succeeding when
+/// it is not there).
 pub fn uninstall_commands(store: Store, cert: &Path) -> Vec<String> {
     match store {
         Store::Debian => vec![
@@ -101,11 +111,34 @@ pub fn uninstall_commands(store: Store, cert: &Path) -> Vec<String> {
             format!("rm -f /etc/pki/ca-trust/source/anchors/{NAME}.pem"),
             "update-ca-trust extract".into(),
         ],
-        Store::MacOs => vec![format!("security remove-trusted-cert -d {}", quote(cert))],
-        Store::Nss => vec![format!("certutil -d sql:\"$HOME/.pki/nssdb\" -D -n {NAME}")],
-        Store::Java => vec![format!(
-            "keytool -delete -noprompt -cacerts -storepass changeit -alias {NAME}"
+        Store::MacOs => vec![
+            format!("security remove-trusted-cert -d {} || true", quote(cert)),
+            format!(
+                "security delete-certificate -c '{}' /Library/Keychains/System.keychain",
+                super::CA_COMMON_NAME
+            ),
+        ],
+        Store::Nss => vec![format!(
+            r#"{NSS_DBS}; do [ -f "$db/cert9.db" ] || continue; certutil -d sql:"$db" -D -n {NAME} >/dev/null 2>&1 && echo "  $db"; done; true"#
         )],
+        Store::Java => vec![format!(
+            "keytool -delete -noprompt -cacerts -storepass changeit -alias {NAME} >/dev/null 2>&1 || true"
+        )],
+    }
+}
+
+/// The programs a store's commands need, to say what to install when one
+/// is missing.
+pub fn tools(store: Store) -> &'static [(&'static str, &'static str)] {
+    match store {
+        Store::Debian => &[("update-ca-certificates", "the ca-certificates package")],
+        Store::Rhel => &[("update-ca-trust", "the ca-certificates package")],
+        Store::MacOs => &[("security", "macOS")],
+        Store::Nss => &[(
+            "certutil",
+            "libnss3-tools (Debian/Ubuntu), nss-tools (RHEL/Fedora) or nss (Homebrew)",
+        )],
+        Store::Java => &[("keytool", "a Java runtime (JDK or JRE)")],
     }
 }
 
@@ -115,6 +148,22 @@ pub fn needs_root(store: Store) -> bool {
         store,
         Store::Debian | Store::Rhel | Store::MacOs | Store::Java
     )
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether `program` is on `PATH` (or in the sbin directories root uses).
+pub fn on_path(program: &str) -> bool {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path
+        .split(':')
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+        .any(|dir| !dir.is_empty() && Path::new(dir).join(program).is_file());
+    found
 }
 
 #[cfg(test)]

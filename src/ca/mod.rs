@@ -68,7 +68,7 @@ pub struct CaInfo {
     pub not_after: String,
 }
 
-const CA_COMMON_NAME: &str = "switchyard local CA";
+pub(crate) const CA_COMMON_NAME: &str = "switchyard local CA";
 const CA_VALIDITY_DAYS: i64 = 3650;
 
 impl Authority {

@@ -100,14 +100,22 @@ fn commands(store: Store, cert: &Path, install: bool) -> Vec<String> {
 
 fn execute(store: Store, cert: &Path, install: bool) -> Result<(), CliError> {
     let lines = commands(store, cert, install);
-    if install::needs_root(store) && !is_root() {
+    let verb = if install { "install" } else { "uninstall" };
+    if install::needs_root(store) && !install::is_root() {
         return Err(CliError::Runtime(format!(
-            "the {} needs root; run as root (e.g. `sudo switchyard ca {} {}`) or run these yourself:\n  {}",
+            "the {} needs root. Run `sudo switchyard ca {verb} {}`, or run these yourself as root:\n  {}",
             store.label(),
-            if install { "install" } else { "uninstall" },
             flag(store),
             lines.join("\n  ")
         )));
+    }
+    for (program, package) in install::tools(store) {
+        if !install::on_path(program) {
+            return Err(CliError::Runtime(format!(
+                "`{program}` is not installed; it comes with {package}. The {} cannot be changed without it.",
+                store.label()
+            )));
+        }
     }
     for line in lines {
         eprintln!("+ {line}");
@@ -138,16 +146,4 @@ fn flag(store: Store) -> &'static str {
         Store::Java => "--java",
         _ => "--system",
     }
-}
-
-fn is_root() -> bool {
-    // SAFETY-free check: root's home-independent uid from /proc.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(cfg!(target_os = "macos") && std::env::var("USER").as_deref() == Ok("root"))
 }

@@ -2,7 +2,9 @@
 //! verb is a thin shell over the library.
 
 mod ca;
+mod daemon;
 mod env;
+mod logs;
 mod run;
 
 use std::path::PathBuf;
@@ -26,6 +28,14 @@ pub struct Cli {
 pub enum Command {
     /// Run the proxy and gateway in the foreground.
     Run(RunArgs),
+    /// Run it in the background; prints the address (pid and log in the state dir).
+    Start(RunArgs),
+    /// Stop the background instance, letting in-flight requests finish.
+    Stop(StopArgs),
+    /// Show address, uptime, mode, provider health and request counts (exit 3: not running).
+    Status(StatusArgs),
+    /// Show the audit trail as a table (or raw JSON lines), optionally following it.
+    Logs(LogsArgs),
     /// Manage the local certificate authority.
     #[command(subcommand)]
     Ca(CaCommand),
@@ -74,6 +84,42 @@ pub struct RunArgs {
     /// Single-provider mode: every request goes to NAME.
     #[arg(long, value_name = "NAME")]
     pub provider: Option<String>,
+    /// Set by `start` for its child: refuse to run if the state dir is taken.
+    #[arg(long, hide = true)]
+    pub detached: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Print the status document as JSON (the same as GET /_switchyard/status).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Keep printing records as they are written (survives rotation).
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Only the last N records (default with --follow: 10).
+    #[arg(long, value_name = "N")]
+    pub last: Option<usize>,
+    /// Only records with this status: 2xx, 4xx, 5xx (any class) or a code like 429.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    /// Print the raw audit lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,6 +189,9 @@ pub enum CliError {
     /// Exit 1.
     #[error("{0}")]
     Runtime(String),
+    /// Exit 3: `status` found nothing running.
+    #[error("{0}")]
+    NotRunning(String),
 }
 
 impl CliError {
@@ -150,6 +199,7 @@ impl CliError {
         match self {
             CliError::Config(_) | CliError::Usage(_) => 2,
             CliError::Runtime(_) => 1,
+            CliError::NotRunning(_) => 3,
         }
     }
 }
@@ -158,6 +208,10 @@ impl CliError {
 pub fn dispatch(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Start(args) => daemon::start(args),
+        Command::Stop(args) => daemon::stop(args),
+        Command::Status(args) => daemon::status(args),
+        Command::Logs(args) => logs::run(args),
         Command::Ca(cmd) => ca::run(cmd),
         Command::Env(args) => env::run(args),
         Command::Check(args) => run::check(args),

@@ -17,6 +17,7 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
     };
     let settings = load_settings(&args.config, flags.clone())?;
     init_logging(&settings.log_level);
+    let lock = super::daemon::claim(&settings, args.detached)?;
     crate::tls::install_default_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -26,6 +27,15 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
         let server = Server::bind(settings)
             .await
             .map_err(|e| CliError::Runtime(e.to_string()))?;
+        let shutdown = shutdown_signal();
+        if let Some(lock) = &lock {
+            super::daemon::publish(
+                lock,
+                server.local_addr(),
+                args.detached,
+                &server.app().settings,
+            );
+        }
         if let Err(e) = super::env::write_bundle(&server.app().settings) {
             tracing::warn!(error = %e, "cannot write the CA bundle");
         }
@@ -40,12 +50,16 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
             server.local_addr()
         );
         let _ = out.flush();
-        server.run(shutdown_signal()).await;
+        server.run(shutdown).await;
+        if let Some(lock) = &lock {
+            lock.unpublish();
+        }
         Ok(())
     })
 }
 
 pub fn check(args: ConfigArgs) -> Result<(), CliError> {
+    report_unknown_keys(&args)?;
     let settings = load_settings(&args, Flags::default())?;
     println!(
         "config: {}",
@@ -147,6 +161,31 @@ pub fn route(args: RouteArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Every unknown key at once (a run stops at the first): all but the last
+/// are printed here, the last is the command's error (exit 2).
+fn report_unknown_keys(args: &ConfigArgs) -> Result<(), CliError> {
+    let env = super::environment(args)?;
+    let flags = Flags {
+        config: args.config.clone(),
+        ..Flags::default()
+    };
+    let Some(path) = crate::config::find_config_file(&flags, &env)? else {
+        return Ok(());
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        // load_settings reports the read error.
+        return Ok(());
+    };
+    let mut errors = crate::config::suggest::unknown_keys(Some(&path), &text);
+    let Some(last) = errors.pop() else {
+        return Ok(());
+    };
+    for e in errors {
+        eprintln!("switchyard: {e}");
+    }
+    Err(last.into())
+}
+
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -160,18 +199,24 @@ fn init_logging(level: &str) {
         .try_init();
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {},
-                _ = term.recv() => {},
+/// Resolves on SIGINT or SIGTERM. The handlers are installed now, not on
+/// first poll, so a signal sent right after the "listening" line is never
+/// lost to the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
             }
-        }
-        Err(_) => {
-            let _ = ctrl_c.await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }

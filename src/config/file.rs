@@ -136,6 +136,10 @@ pub struct RouteEntry {
 pub struct AuditSection {
     pub path: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
+    /// Size at which the live file is rotated (0: never).
+    pub max_file_bytes: Option<u64>,
+    /// How many rotated files to keep.
+    pub keep_files: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -5,6 +5,7 @@
 pub mod env;
 pub mod file;
 pub mod locate;
+pub mod suggest;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -85,6 +86,10 @@ pub struct Limits {
 pub struct AuditSettings {
     pub path: PathBuf,
     pub max_body_bytes: usize,
+    /// Rotate the live file once it would grow past this (0: never).
+    pub max_file_bytes: u64,
+    /// Rotated files kept (`audit.jsonl.1` … `.N`).
+    pub keep_files: usize,
 }
 
 /// Everything a running switchyard needs, fully resolved.
@@ -160,10 +165,15 @@ pub fn state_dir(env: &Env) -> PathBuf {
 
 /// Parses TOML text, mapping errors to file:line.
 pub fn parse_file(path: Option<&Path>, text: &str) -> Result<FileConfig, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Parse {
-        file: path.map(Path::to_path_buf),
-        line: e.span().map(|s| line_at(text, s.start)),
-        message: e.message().trim().to_owned(),
+    toml::from_str(text).map_err(|e| {
+        // Unknown keys get the full key path and a "did you mean".
+        suggest::first_unknown_key(path.map(Path::to_path_buf).as_ref(), text).unwrap_or_else(
+            || ConfigError::Parse {
+                file: path.map(Path::to_path_buf),
+                line: e.span().map(|s| line_at(text, s.start)),
+                message: e.message().trim().to_owned(),
+            },
+        )
     })
 }
 
@@ -263,6 +273,14 @@ impl Resolver<'_> {
                 .map(|p| self.file_path(p))
                 .unwrap_or_else(|| state_dir.join("audit.jsonl")),
             max_body_bytes: file.audit.max_body_bytes.unwrap_or(4096),
+            max_file_bytes: file
+                .audit
+                .max_file_bytes
+                .unwrap_or(crate::audit::rotate::DEFAULT_MAX_FILE_BYTES),
+            keep_files: file
+                .audit
+                .keep_files
+                .unwrap_or(crate::audit::rotate::DEFAULT_KEEP_FILES),
         };
         let errors = match file.errors.format.as_deref() {
             None | Some("json") => ErrorFormat::Json,

@@ -75,6 +75,9 @@ async fn shape(
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     let sse = is_sse(&parts.headers);
+    if let (true, Some(live)) = (sse, &ctx.record.inflight) {
+        live.mark_stream();
+    }
     let mut stream_lossy = None;
     let body: Body = match conversion {
         None => crate::body::boxed(body),

@@ -129,6 +129,7 @@ impl Ctx {
                 .map(str::to_owned)
         };
         let mut record = Record::new(kind, peer.to_string());
+        record.inflight = Some(Arc::new(app.auditor.metrics().inflight()));
         record.method = Some(req.method().to_string());
         let path = req
             .uri()

@@ -36,7 +36,7 @@ pub async fn handle(hub: Arc<Hub>, peer: SocketAddr, mut req: Request<Incoming>)
         return gateway::handle(app, Door::Plain, peer, req).await;
     }
     if req.uri().path().starts_with(crate::admin::PREFIX) {
-        return crate::admin::handle(&app, &req);
+        return crate::admin::handle(&app, peer, &req);
     }
     gateway::handle(app, Door::Gateway, peer, req).await
 }

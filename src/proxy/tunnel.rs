@@ -42,6 +42,7 @@ pub async fn run(
     target: Target,
     started: Instant,
 ) {
+    let _open = app.auditor.metrics().open_tunnel();
     let mut record = record(peer, &target.host, target.port, target.client);
     record.status = Some(200);
     match upgrade.await {

@@ -37,7 +37,16 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
+        // With port 0 the real port is known only now; everything that
+        // reports the address (status, the state file) reads it from here.
+        let mut settings = settings;
+        settings.listen = addr;
         let hub = Arc::new(Hub::new(App::new(settings)?));
+        let pools = crate::status::HubPools(Arc::downgrade(&hub));
+        hub.current()
+            .auditor
+            .metrics()
+            .set_pool_status(Arc::new(pools));
         Ok(Server {
             hub,
             listener,

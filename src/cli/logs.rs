@@ -1,0 +1,447 @@
+//! `switchyard logs`: the audit trail as a readable table (or the raw JSON
+//! lines), filtered by status, optionally followed like `tail -F`: it keeps
+//! reading across rotation (the writer renames the live file to `.1` and
+//! starts a new one; see [`crate::audit::rotate`]).
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{load_settings, CliError, LogsArgs};
+use crate::audit::rotate;
+use crate::config::Flags;
+
+const POLL: Duration = Duration::from_millis(200);
+
+/// Which records to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StatusFilter {
+    Class(u16),
+    Code(u16),
+}
+
+impl StatusFilter {
+    fn parse(s: &str) -> Result<StatusFilter, CliError> {
+        let lower = s.to_ascii_lowercase();
+        if let Some(d) = lower.strip_suffix("xx") {
+            if let Ok(class @ 1..=5) = d.parse::<u16>() {
+                return Ok(StatusFilter::Class(class));
+            }
+        }
+        match lower.parse::<u16>() {
+            Ok(code @ 100..=599) => Ok(StatusFilter::Code(code)),
+            _ => Err(CliError::Usage(format!(
+                "--status {s:?}: expected 2xx, 4xx, 5xx (any class 1xx-5xx) or a code like 429"
+            ))),
+        }
+    }
+
+    fn matches(self, record: &Value) -> bool {
+        let Some(status) = record["status"].as_u64() else {
+            return false;
+        };
+        match self {
+            StatusFilter::Class(c) => status / 100 == u64::from(c),
+            StatusFilter::Code(c) => status == u64::from(c),
+        }
+    }
+}
+
+struct Printer {
+    json: bool,
+    color: bool,
+    filter: Option<StatusFilter>,
+    header_done: bool,
+}
+
+impl Printer {
+    /// False when stdout is gone (e.g. `logs | head`): stop quietly.
+    fn line(&mut self, raw: &str) -> bool {
+        let raw = raw.trim_end_matches(['\r', '\n']);
+        if raw.trim().is_empty() {
+            return true;
+        }
+        let Ok(record) = serde_json::from_str::<Value>(raw) else {
+            // Not ours to judge here (`audit verify` does); show it as is.
+            return self.emit(&format!("(unparsable audit line) {raw}"));
+        };
+        if self.filter.is_some_and(|f| !f.matches(&record)) {
+            return true;
+        }
+        if self.json {
+            return self.emit(raw);
+        }
+        if !self.header_done {
+            self.header_done = true;
+            if !self.emit(&header()) {
+                return false;
+            }
+        }
+        let row = row(&record, self.color);
+        self.emit(&row)
+    }
+
+    fn emit(&mut self, text: &str) -> bool {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{text}").and_then(|_| out.flush()).is_ok()
+    }
+}
+
+pub fn run(args: LogsArgs) -> Result<(), CliError> {
+    let settings = load_settings(&args.config, Flags::default())?;
+    let filter = args
+        .status
+        .as_deref()
+        .map(StatusFilter::parse)
+        .transpose()?;
+    let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none();
+    let mut printer = Printer {
+        json: args.json,
+        color,
+        filter,
+        header_done: false,
+    };
+    let path = settings.audit.path.as_path();
+    let last = args.last.or(args.follow.then_some(10));
+
+    // History: rotated files oldest first, then the live file, read through
+    // the handle that `--follow` keeps reading from, so nothing falls
+    // between the two.
+    let mut keep: VecDeque<String> = VecDeque::new();
+    let mut push = |line: String, printer: &mut Printer| -> bool {
+        match last {
+            Some(n) => {
+                if printer.filter.is_some_and(|f| {
+                    serde_json::from_str::<Value>(&line).is_ok_and(|v| !f.matches(&v))
+                }) {
+                    return true;
+                }
+                if n == 0 {
+                    return true;
+                }
+                if keep.len() == n {
+                    keep.pop_front();
+                }
+                keep.push_back(line);
+                true
+            }
+            None => printer.line(&line),
+        }
+    };
+    let mut live: Option<(File, u64)> = None;
+    for file in rotate::files_oldest_first(path) {
+        let is_live = file == path;
+        let mut f = match File::open(&file) {
+            Ok(f) => f,
+            Err(e) if is_live && e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(CliError::Runtime(format!(
+                    "cannot read {}: {e}",
+                    file.display()
+                )))
+            }
+        };
+        let mut text = String::new();
+        f.read_to_string(&mut text)
+            .map_err(|e| CliError::Runtime(format!("cannot read {}: {e}", file.display())))?;
+        // A trailing partial line is still being written; follow picks it up.
+        let complete = text.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        for line in text[..complete].lines() {
+            if !push(line.to_owned(), &mut printer) {
+                return Ok(());
+            }
+        }
+        if is_live {
+            live = Some((f, complete as u64));
+        }
+    }
+    for line in keep {
+        if !printer.line(&line) {
+            return Ok(());
+        }
+    }
+    if !args.follow {
+        if live.is_none() && !path.exists() {
+            eprintln!("switchyard: no audit file at {} yet", path.display());
+        }
+        return Ok(());
+    }
+    follow(path, live, &mut printer)
+}
+
+/// Tails the live file forever. When it is rotated away, the old handle is
+/// read to its end, then every rotated file not seen yet (there may be
+/// several if rotation outpaced the poll), then the new live file. Files are
+/// told apart by inode, so a rename racing the listing cannot cause a
+/// record to be shown twice.
+fn follow(
+    path: &Path,
+    mut live: Option<(File, u64)>,
+    printer: &mut Printer,
+) -> Result<(), CliError> {
+    let mut partial = String::new();
+    let mut done: VecDeque<(u64, u64)> = VecDeque::new();
+    loop {
+        if live.is_none() {
+            for file in rotate::files_oldest_first(path) {
+                let Ok(mut f) = File::open(&file) else {
+                    continue;
+                };
+                let Ok(meta) = f.metadata() else { continue };
+                let id = (meta.dev(), meta.ino());
+                if done.contains(&id) {
+                    continue;
+                }
+                if file == path {
+                    live = Some((f, 0));
+                    break;
+                }
+                let mut pos = 0;
+                if !drain(&mut f, &mut pos, &mut partial, printer) {
+                    return Ok(());
+                }
+                partial.clear();
+                remember(&mut done, id);
+            }
+        }
+        if let Some((file, pos)) = live.as_mut() {
+            if !drain(file, pos, &mut partial, printer) {
+                return Ok(());
+            }
+            let ours = file.metadata().ok().map(|m| (m.dev(), m.ino()));
+            let rotated = match (std::fs::metadata(path), ours) {
+                (Ok(now), Some(ours)) => (now.dev(), now.ino()) != ours,
+                (Err(_), _) => true,
+                _ => false,
+            };
+            if rotated {
+                // Whatever was written before the rename is still in our
+                // handle: read it to the end before switching files.
+                if !drain(file, pos, &mut partial, printer) {
+                    return Ok(());
+                }
+                if let Some(id) = ours {
+                    remember(&mut done, id);
+                }
+                live = None;
+                partial.clear();
+                continue;
+            }
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+fn remember(done: &mut VecDeque<(u64, u64)>, id: (u64, u64)) {
+    if done.len() == 256 {
+        done.pop_front();
+    }
+    done.push_back(id);
+}
+
+/// Prints every complete line past `pos`. False when stdout is gone.
+fn drain(file: &mut File, pos: &mut u64, partial: &mut String, printer: &mut Printer) -> bool {
+    let len = file.metadata().map(|m| m.len()).unwrap_or(*pos);
+    if len < *pos {
+        // Truncated by someone else: start over.
+        *pos = 0;
+        partial.clear();
+    }
+    if file.seek(SeekFrom::Start(*pos)).is_err() {
+        return true;
+    }
+    let mut buf = Vec::new();
+    if file.read_to_end(&mut buf).is_err() {
+        return true;
+    }
+    *pos += buf.len() as u64;
+    partial.push_str(&String::from_utf8_lossy(&buf));
+    while let Some(i) = partial.find('\n') {
+        let line: String = partial.drain(..=i).collect();
+        if !printer.line(&line) {
+            return false;
+        }
+    }
+    true
+}
+
+const COLUMNS: [(&str, usize); 9] = [
+    ("TIME", 18),
+    ("METHOD", 7),
+    ("HOST+PATH", 44),
+    ("MODEL → UPSTREAM", 34),
+    ("PROVIDER/CREDENTIAL", 22),
+    ("STATUS", 6),
+    ("DURATION", 9),
+    ("TTFB", 8),
+    ("TOKENS IN/OUT", 13),
+];
+
+fn header() -> String {
+    let cells: Vec<String> = COLUMNS.iter().map(|(n, _)| n.to_string()).collect();
+    layout(&cells)
+}
+
+fn layout(cells: &[String]) -> String {
+    let mut out = String::new();
+    for (i, (cell, (_, width))) in cells.iter().zip(COLUMNS).enumerate() {
+        let cell = fit(cell, width);
+        let numeric = i >= 5;
+        let pad = width.saturating_sub(cell.chars().count());
+        if numeric {
+            out.push_str(&" ".repeat(pad));
+            out.push_str(&cell);
+        } else {
+            out.push_str(&cell);
+            if i + 1 < cells.len() {
+                out.push_str(&" ".repeat(pad));
+            }
+        }
+        if i + 1 < cells.len() {
+            out.push(' ');
+        }
+    }
+    out.trim_end().to_owned()
+}
+
+fn fit(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_owned();
+    }
+    let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
+    t.push('…');
+    t
+}
+
+fn row(r: &Value, color: bool) -> String {
+    let str_of = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let ts = str_of(&r["ts"]);
+    // 2026-04-29T10:30:00.000Z → 04-29 10:30:00.000
+    let time = match (ts.get(5..10), ts.get(11..23)) {
+        (Some(d), Some(t)) => format!("{d} {t}"),
+        _ => ts.clone(),
+    };
+    let kind = str_of(&r["kind"]);
+    let host = str_of(&r["host"]);
+    let place = if kind == "tunnel" {
+        format!("{host}:{}", r["port"].as_u64().unwrap_or(0))
+    } else {
+        format!("{host}{}", str_of(&r["path"]))
+    };
+    let model = str_of(&r["model"]);
+    let upstream = str_of(&r["upstream_model"]);
+    let models = match (model.is_empty(), upstream.is_empty() || upstream == model) {
+        (true, _) => String::new(),
+        (false, true) => model,
+        (false, false) => format!("{model} → {upstream}"),
+    };
+    let provider = match (str_of(&r["provider"]), str_of(&r["credential"])) {
+        (p, _) if p.is_empty() => String::new(),
+        (p, c) if c.is_empty() => p,
+        (p, c) => format!("{p}/{c}"),
+    };
+    let status = r["status"].as_u64();
+    let ms = |v: &Value| match v.as_u64() {
+        Some(ms) if ms >= 1000 => format!("{:.2}s", ms as f64 / 1000.0),
+        Some(ms) => format!("{ms}ms"),
+        None => "-".into(),
+    };
+    let tokens = match r["usage"].as_object() {
+        Some(u) => {
+            let g = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+            format!(
+                "{}/{}",
+                g("input_tokens") + g("cache_read_tokens") + g("cache_write_tokens"),
+                g("output_tokens")
+            )
+        }
+        None => "-".into(),
+    };
+    let cells = [
+        time,
+        str_of(&r["method"]),
+        place,
+        models,
+        provider,
+        status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+        ms(&r["duration_ms"]),
+        ms(&r["ttfb_ms"]),
+        tokens,
+    ];
+    let line = layout(&cells);
+    if !color {
+        return line;
+    }
+    let code = match status {
+        Some(200..=299) => "32",
+        Some(300..=399) => "36",
+        Some(400..=499) => "33",
+        _ => "31",
+    };
+    // Colour the whole status cell; its text is unchanged, so widths hold.
+    let status_text = &cells[5];
+    let start: usize = COLUMNS[..5].iter().map(|(_, w)| w + 1).sum();
+    let end = start + COLUMNS[5].1;
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() < end {
+        return line;
+    }
+    let before: String = chars[..start].iter().collect();
+    let cell: String = chars[start..end].iter().collect();
+    let after: String = chars[end..].iter().collect();
+    debug_assert!(cell.trim() == status_text);
+    format!("{before}\x1b[{code}m{cell}\x1b[0m{after}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_filters() {
+        let r = serde_json::json!({"status": 429});
+        assert!(StatusFilter::parse("4xx").unwrap().matches(&r));
+        assert!(StatusFilter::parse("429").unwrap().matches(&r));
+        assert!(!StatusFilter::parse("5XX").unwrap().matches(&r));
+        assert!(StatusFilter::parse("6xx").is_err());
+        assert!(StatusFilter::parse("abc").is_err());
+        assert!(!StatusFilter::parse("2xx")
+            .unwrap()
+            .matches(&serde_json::json!({"status": null})));
+    }
+
+    #[test]
+    fn rows_line_up_with_the_header() {
+        let r = serde_json::json!({"ts":"2026-04-29T10:30:00.000Z","kind":"gateway","method":"POST",
+            "host":"127.0.0.1:8787","path":"/v1/messages","model":"claude-x","upstream_model":"claude-y",
+            "provider":"anthropic","credential":"team-a","status":200,"duration_ms":1234,"ttfb_ms":210,
+            "usage":{"input_tokens":10,"output_tokens":20,"cache_read_tokens":5,"cache_write_tokens":0}});
+        let line = row(&r, false);
+        assert!(line.starts_with("04-29 10:30:00.000 POST"), "{line}");
+        for needle in [
+            "claude-x → claude-y",
+            "anthropic/team-a",
+            "1.23s",
+            "210ms",
+            "15/20",
+        ] {
+            assert!(line.contains(needle), "{needle} in {line}");
+        }
+        let h = header();
+        let status_col = h.find("STATUS").unwrap();
+        let colored = row(&r, true);
+        assert!(colored.contains("\x1b[32m"), "{colored:?}");
+        assert_eq!(
+            line.chars()
+                .take(h[..status_col].chars().count() + 6)
+                .count(),
+            h[..status_col].chars().count() + 6
+        );
+    }
+}

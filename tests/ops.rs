@@ -1,0 +1,377 @@
+//! Day-two operations: the daemon verbs, `status`, metrics, `logs` (with
+//! rotation and --follow) and `check`'s unknown-key report, all against the
+//! real binary and the fake provider.
+
+mod common;
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+fn sy(dir: &Path, args: &[&str]) -> Ran {
+    let mut cmd = Command::new(BIN);
+    scrubbed(&mut cmd, dir);
+    run(cmd.current_dir(dir).args(args))
+}
+
+/// Kills a daemon left behind by a failing test.
+struct DaemonGuard(PathBuf);
+
+impl Drop for DaemonGuard {
+    fn drop(&mut self) {
+        let state = self.0.join("state/switchyard.json");
+        if let Ok(text) = std::fs::read_to_string(state) {
+            if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                if let Some(pid) = v["pid"].as_u64() {
+                    let _ = Command::new("kill")
+                        .args(["-KILL", &pid.to_string()])
+                        .status();
+                }
+            }
+        }
+    }
+}
+
+fn message(model: &str, stream: bool) -> String {
+    json!({"model": model, "max_tokens": 16, "stream": stream,
+           "messages": [{"role": "user", "content": "hello"}]})
+    .to_string()
+}
+
+fn post(addr: &str, body: &str) -> (u16, String, String) {
+    curl(&[
+        &format!("http://{addr}/v1/messages"),
+        "-H",
+        "content-type: application/json",
+        "-d",
+        body,
+    ])
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn start_status_metrics_stop() {
+    let fake = FakeProvider::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let _guard = DaemonGuard(dir.path().to_path_buf());
+    std::fs::write(
+        dir.path().join("switchyard.toml"),
+        providers_config(&fake, ""),
+    )
+    .unwrap();
+
+    let started = sy(dir.path(), &["start", "--listen", "127.0.0.1:0"]);
+    assert!(started.status.success(), "{}", started.stderr);
+    let addr = started
+        .stdout
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("switchyard listening on http://"))
+        .unwrap_or_else(|| panic!("no address in {:?}", started.stdout))
+        .to_owned();
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("state/switchyard.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["address"], addr.as_str());
+    assert!(state["started_at"].as_str().unwrap().ends_with('Z'));
+    let pid = state["pid"].as_u64().unwrap();
+
+    let again = sy(dir.path(), &["start", "--listen", "127.0.0.1:0"]);
+    assert_eq!(again.status.code(), Some(1), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("already running") && again.stderr.contains(&addr),
+        "{}",
+        again.stderr
+    );
+
+    let (code, _, err) = post(&addr, &message("claude-sonnet-4-5", false));
+    assert_eq!(code, 200, "{err}");
+    let (code, _, _) = post(&addr, "not json");
+    assert_eq!(code, 400);
+
+    // An open stream shows up in status while it lasts.
+    fake.push(Behavior::Drip {
+        gap: Duration::from_millis(400),
+        then: Box::new(Behavior::default()),
+    });
+    let stream_addr = addr.clone();
+    let streaming =
+        std::thread::spawn(move || post(&stream_addr, &message("claude-sonnet-4-5", true)));
+    let json_status = |dir: &Path| -> Value {
+        let out = sy(dir, &["status", "--json"]);
+        assert!(out.status.success(), "{}", out.stderr);
+        serde_json::from_str(&out.stdout).unwrap()
+    };
+    wait_until("an open stream in status", || {
+        json_status(dir.path())["open"]["streams"] == 1
+    });
+    let (code, body, _) = streaming.join().unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains("message_stop"));
+    wait_until("the stream to close", || {
+        let s = json_status(dir.path());
+        s["open"]["streams"] == 0 && s["requests"]["total"] == 3
+    });
+
+    let s = json_status(dir.path());
+    assert_eq!(s["address"], addr.as_str());
+    assert_eq!(s["pid"], pid);
+    assert_eq!(s["mode"], "gateway");
+    assert_eq!(s["requests"]["2xx"], 2, "{s:#}");
+    assert_eq!(s["requests"]["4xx"], 1, "{s:#}");
+    assert_eq!(s["audit"]["dropped"], 0);
+    assert_eq!(s["clients"][0]["client"], "curl");
+    let anthropic = s["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "anthropic")
+        .unwrap();
+    assert_eq!(anthropic["circuit"], "closed");
+    assert_eq!(anthropic["credentials"][0]["state"], "available");
+
+    let human = sy(dir.path(), &["status"]);
+    assert!(human.status.success(), "{}", human.stderr);
+    for needle in [
+        format!("on http://{addr}"),
+        "embedded gateway".into(),
+        "2xx 2".into(),
+        "(0 dropped)".into(),
+        "anthropic".into(),
+        "circuit closed".into(),
+    ] {
+        assert!(
+            human.stdout.contains(&needle),
+            "{needle}:\n{}",
+            human.stdout
+        );
+    }
+
+    let (code, metrics, _) = curl(&["-i", &format!("http://{addr}/_switchyard/metrics")]);
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("content-type: application/openmetrics-text"),
+        "{metrics}"
+    );
+    for needle in [
+        "switchyard_requests_total{kind=\"gateway\",protocol=\"anthropic_messages\",provider=\"anthropic\",status=\"200\"} 2",
+        "switchyard_tokens_total{direction=\"output\",provider=\"anthropic\",model=\"claude-sonnet-4-5\"} 24",
+        "switchyard_ttfb_seconds_count{kind=\"gateway\",provider=\"anthropic\"} 2",
+        "switchyard_request_duration_seconds_bucket{le=\"+Inf\",kind=\"gateway\",provider=\"anthropic\"} 2",
+        "switchyard_inflight_requests 0",
+        "switchyard_audit_dropped_total 0",
+        "switchyard_credential_state{provider=\"anthropic\",credential=\"client\",state=\"available\"} 1",
+        "switchyard_circuit_state{provider=\"anthropic\",state=\"open\"} 0",
+        "switchyard_config_reloads_total{result=\"success\"} 0",
+        "switchyard_cert_cache_entries 0",
+        "# EOF",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle}:\n{metrics}");
+    }
+
+    let stopped = sy(dir.path(), &["stop"]);
+    assert!(stopped.status.success(), "{}", stopped.stderr);
+    assert!(stopped.stdout.contains(&format!("pid {pid}")));
+    assert!(!dir.path().join("state/switchyard.json").exists());
+    // Gone, or a zombie waiting for a reaper that is not us. The lock is
+    // released while the process is still exiting, so give it a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (stat, state) = loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(')').next().unwrap_or("").trim().chars().next();
+        if stat.is_empty() || state == Some('Z') || std::time::Instant::now() > deadline {
+            break (stat, state);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(
+        stat.is_empty() || state == Some('Z'),
+        "pid {pid} still runs after stop: {stat}"
+    );
+    let status = sy(dir.path(), &["status"]);
+    assert_eq!(status.status.code(), Some(3), "{}", status.stderr);
+    assert!(status.stderr.contains("not running"), "{}", status.stderr);
+    let log = std::fs::read_to_string(dir.path().join("state/switchyard.log")).unwrap();
+    assert!(log.contains("switchyard listening on"), "{log}");
+}
+
+#[test]
+fn a_stale_state_file_is_detected_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    // A process that is certainly gone, and a port nothing listens on.
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let free = listener.local_addr().unwrap();
+    drop(listener);
+    let state = dir.path().join("state/switchyard.json");
+    std::fs::write(
+        &state,
+        json!({"pid": dead, "address": free.to_string(), "started_at": "x", "log": null})
+            .to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("switchyard.toml"),
+        format!("listen = \"{free}\"\n"),
+    )
+    .unwrap();
+    let status = sy(dir.path(), &["status"]);
+    assert_eq!(status.status.code(), Some(3), "{}", status.stderr);
+    assert!(!state.exists(), "the stale state file is removed");
+    std::fs::write(
+        &state,
+        json!({"pid": dead, "address": free.to_string(), "started_at": "x", "log": null})
+            .to_string(),
+    )
+    .unwrap();
+    let stop = sy(dir.path(), &["stop"]);
+    assert!(stop.status.success(), "{}", stop.stderr);
+    assert!(stop.stderr.contains("stale"), "{}", stop.stderr);
+    assert!(!state.exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_filter_and_follow_across_rotation() {
+    let fake = FakeProvider::start().await;
+    let sy_ = Switchyard::start(&providers_config(
+        &fake,
+        "[audit]\nmax_file_bytes = 2500\nkeep_files = 50\n",
+    ));
+    let addr = sy_.addr.to_string();
+    let mut follow = sy_
+        .command()
+        .args(["logs", "--follow", "--json", "--config", "switchyard.toml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut want = Vec::new();
+    for i in 0..12 {
+        let body = if i % 4 == 3 {
+            "{\"no\": \"model\"}".to_owned()
+        } else {
+            message(&format!("claude-{i}"), i % 2 == 0)
+        };
+        let (code, _, _) = post(&addr, &body);
+        assert!(code == 200 || code == 400, "{code}");
+        want.push(code);
+    }
+    let mut got: Vec<Value> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.len() < 12 && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            got.push(serde_json::from_str(&line).unwrap());
+        }
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let rotated = rotated_files(&sy_.audit_path());
+    assert!(
+        rotated >= 3,
+        "the audit file rotated ({rotated} rotated files)"
+    );
+    let statuses: Vec<u16> = got
+        .iter()
+        .map(|v| v["status"].as_u64().unwrap() as u16)
+        .collect();
+    assert_eq!(
+        statuses, want,
+        "--follow saw every record once, in order, across rotation"
+    );
+
+    let logs = |args: &[&str]| {
+        let out = run(sy_
+            .command()
+            .args(["logs", "--config", "switchyard.toml"])
+            .args(args));
+        assert!(out.status.success(), "{}", out.stderr);
+        out.stdout
+    };
+    let all = logs(&["--json"]);
+    assert_eq!(all.lines().count(), 12, "all files, oldest first:\n{all}");
+    let table = logs(&["--last", "2", "--status", "4xx"]);
+    let rows: Vec<&str> = table.lines().collect();
+    assert_eq!(rows.len(), 3, "header + 2 rows:\n{table}");
+    assert!(rows[0].starts_with("TIME") && rows[0].contains("TOKENS IN/OUT"));
+    assert!(rows[1..].iter().all(|r| r.contains(" 400 ")), "{table}");
+    assert!(!table.contains('\x1b'), "no colour without a TTY");
+    let ok = logs(&["--status", "200"]);
+    assert_eq!(ok.lines().count(), 10, "{ok}");
+    assert!(
+        ok.contains("anthropic/client") && ok.contains("claude-0"),
+        "{ok}"
+    );
+    assert!(ok.contains("25/12"), "tokens in/out:\n{ok}");
+    let bad = run(sy_
+        .command()
+        .args(["logs", "--config", "switchyard.toml", "--status", "2yy"]));
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+fn rotated_files(live: &Path) -> usize {
+    (1..)
+        .take_while(|n| PathBuf::from(format!("{}.{n}", live.display())).exists())
+        .count()
+}
+
+#[test]
+fn check_reports_every_unknown_key_with_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    std::fs::write(
+        &path,
+        "listen = \"127.0.0.1:1\"\n[audit]\nmax_bodies = 1\n\n[providers.groq]\nkind = \"openai_chat\"\nbase_ulr = \"http://x\"\n",
+    )
+    .unwrap();
+    let out = sy(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stderr);
+    assert!(
+        lines[0].contains(
+            "switchyard.toml:3: `audit.max_bodies`: unknown key; did you mean `max_body_bytes`?"
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains(
+            "switchyard.toml:7: `providers.groq.base_ulr`: unknown key; did you mean `base_url`?"
+        ),
+        "{}",
+        lines[1]
+    );
+    // `run` stops at the first, with the same message.
+    let run_out = sy(dir.path(), &["run"]);
+    assert_eq!(run_out.status.code(), Some(2));
+    assert!(
+        run_out.stderr.contains("did you mean `max_body_bytes`?"),
+        "{}",
+        run_out.stderr
+    );
+}

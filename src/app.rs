@@ -35,6 +35,9 @@ pub struct App {
     pub auditor: Auditor,
     pub client: HttpClient,
     pub dialer: Arc<Dialer>,
+    /// The outbound rustls config (system roots + upstream proxy CA), for
+    /// connections made outside the pooled client (WebSocket upstreams).
+    pub outbound_tls: Arc<rustls::ClientConfig>,
     pub started: Instant,
     /// Cancelled when shutdown begins: stop taking new requests, drain.
     pub shutdown: CancellationToken,
@@ -56,6 +59,7 @@ impl App {
             Arc::new(tls.clone()),
             settings.timeouts.connect,
         ));
+        let outbound_tls = Arc::new(tls.clone());
         let client = upstream::http_client(dialer.clone(), tls);
         let auditor = Auditor::start(&settings.audit.path)?;
         let intercept = settings
@@ -81,6 +85,7 @@ impl App {
             auditor,
             client,
             dialer,
+            outbound_tls,
             started: Instant::now(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),

@@ -5,7 +5,7 @@
 //! [`proxy::intercept`] or [`proxy::tunnel`]), plain http:// and origin-form
 //! requests; [`gateway`] runs the pipeline (classify → route → convert →
 //! forward → convert back → audit) using [`providers`] and [`upstream`];
-//! [`audit`] writes the trail. [`ca`] owns the local CA, [`config`] the
+//! [`audit`] writes the trail; [`websocket`] relays WebSocket upgrades. [`ca`] owns the local CA, [`config`] the
 //! settings, [`cli`] the command line.
 
 pub mod admin;
@@ -27,3 +27,4 @@ pub mod server;
 pub mod sse;
 pub mod tls;
 pub mod upstream;
+pub mod websocket;

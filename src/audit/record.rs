@@ -71,6 +71,12 @@ pub struct Record {
     /// Providers/credentials tried before the one that answered.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failover: Vec<String>,
+    /// WebSocket sessions: data messages client→upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws_messages_in: Option<u64>,
+    /// WebSocket sessions: data messages upstream→client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws_messages_out: Option<u64>,
 }
 
 impl Record {
@@ -106,6 +112,8 @@ impl Record {
             user_agent: None,
             lossy: Vec::new(),
             failover: Vec::new(),
+            ws_messages_in: None,
+            ws_messages_out: None,
         }
     }
 }

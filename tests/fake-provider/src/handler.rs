@@ -26,6 +26,11 @@ pub(crate) struct Shared {
     pub queue: Mutex<VecDeque<Behavior>>,
     pub default: Mutex<Behavior>,
     pub recorder: Recorder,
+    /// When set, WebSocket upgrades are refused with this status.
+    pub ws_refusal: Mutex<Option<u16>>,
+    /// Turns true at shutdown: ends WebSocket sessions, which outlive the
+    /// HTTP connection they were upgraded from.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -34,6 +39,8 @@ impl Shared {
             queue: Mutex::new(VecDeque::new()),
             default: Mutex::new(Behavior::default()),
             recorder: Recorder::new(),
+            ws_refusal: Mutex::new(None),
+            stopping: tokio::sync::watch::channel(false).0,
         }
     }
 
@@ -45,7 +52,7 @@ impl Shared {
         *lock(&self.default) = behavior;
     }
 
-    fn next(&self) -> Behavior {
+    pub(crate) fn next(&self) -> Behavior {
         if let Some(behavior) = lock(&self.queue).pop_front() {
             return behavior;
         }
@@ -103,6 +110,9 @@ pub(crate) async fn handle(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<RespBody>, BoxError> {
+    if crate::websocket::is_upgrade(&req) {
+        return Ok(crate::websocket::accept(shared, peer, req));
+    }
     let received_at = Instant::now();
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();

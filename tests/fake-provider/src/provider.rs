@@ -115,10 +115,16 @@ impl FakeProvider {
         self.shared.recorder.wait_for(n, timeout).await
     }
 
+    /// Refuses WebSocket upgrades with `status` from now on (`None`: accept).
+    pub fn refuse_websockets(&self, status: Option<u16>) {
+        *lock(&self.shared.ws_refusal) = status;
+    }
+
     /// Stops accepting, drops every open connection (ending `Hang`s) and
     /// waits until the listener is closed.
     pub async fn shutdown(&self) {
         self.shutdown.send_replace(true);
+        self.shared.stopping.send_replace(true);
         let task = lock(&self.task).take();
         if let Some(task) = task {
             let _ = task.await;
@@ -129,5 +135,6 @@ impl FakeProvider {
 impl Drop for FakeProvider {
     fn drop(&mut self) {
         self.shutdown.send_replace(true);
+        self.shared.stopping.send_replace(true);
     }
 }

@@ -24,6 +24,10 @@ use crate::{control, models};
 /// What every connection of one fake provider shares.
 pub(crate) struct Shared {
     pub queue: Mutex<VecDeque<Behavior>>,
+    /// Behaviours only generation requests take (before `queue`), so that
+    /// clients which call other endpoints in between (Claude Code's
+    /// `/api/…` calls) cannot consume them.
+    pub generation_queue: Mutex<VecDeque<(Option<Matcher>, Behavior)>>,
     pub default: Mutex<Behavior>,
     pub recorder: Recorder,
     /// When set, WebSocket upgrades are refused with this status.
@@ -37,6 +41,7 @@ impl Shared {
     pub fn new() -> Shared {
         Shared {
             queue: Mutex::new(VecDeque::new()),
+            generation_queue: Mutex::new(VecDeque::new()),
             default: Mutex::new(Behavior::default()),
             recorder: Recorder::new(),
             ws_refusal: Mutex::new(None),
@@ -52,6 +57,22 @@ impl Shared {
         *lock(&self.default) = behavior;
     }
 
+    /// The behaviour for a generation request (Messages, Chat Completions,
+    /// Responses, a WebSocket `response.create`).
+    /// `body` is the request's JSON: the first queued behaviour whose
+    /// matcher accepts it (or that has none) is taken.
+    pub(crate) fn next_generation(&self, body: Option<&Value>) -> Behavior {
+        let mut queue = lock(&self.generation_queue);
+        let found = queue
+            .iter()
+            .position(|(matcher, _)| matcher.as_ref().is_none_or(|m| body.is_some_and(|b| m(b))));
+        if let Some((_, behavior)) = found.and_then(|i| queue.remove(i)) {
+            return behavior;
+        }
+        drop(queue);
+        self.next()
+    }
+
     pub(crate) fn next(&self) -> Behavior {
         if let Some(behavior) = lock(&self.queue).pop_front() {
             return behavior;
@@ -59,6 +80,9 @@ impl Shared {
         lock(&self.default).clone()
     }
 }
+
+/// Decides whether a queued generation behaviour applies to a request body.
+pub type Matcher = Arc<dyn Fn(&Value) -> bool + Send + Sync>;
 
 /// A poisoned lock only means a test panicked elsewhere; the data is fine.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -123,11 +147,15 @@ pub(crate) async fn handle(
     shared
         .recorder
         .push(record(&parts, &body, json.clone(), peer, received_at));
-    let script = shared.next().resolve();
+    let route = Route::of(&parts.method, parts.uri.path());
+    let script = match route {
+        Route::Generate(_) => shared.next_generation(json.as_ref()),
+        _ => shared.next(),
+    }
+    .resolve();
     if !script.delay.is_zero() {
         tokio::time::sleep(script.delay).await;
     }
-    let route = Route::of(&parts.method, parts.uri.path());
     let request = Req {
         parts: &parts,
         body: &body,

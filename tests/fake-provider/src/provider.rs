@@ -67,6 +67,25 @@ impl FakeProvider {
         self.shared.push(behavior);
     }
 
+    /// Queues a behaviour that only a generation request takes (Messages,
+    /// Chat Completions, Responses, a WebSocket `response.create`); these are
+    /// served before [`FakeProvider::push`]'s queue. For real clients that
+    /// call other endpoints between turns.
+    pub fn push_generation(&self, behavior: Behavior) {
+        lock(&self.shared.generation_queue).push_back((None, behavior));
+    }
+
+    /// Like [`FakeProvider::push_generation`], but only a generation request
+    /// whose JSON body satisfies `matches` takes it (e.g. "has tools", to
+    /// skip Claude Code's title request).
+    pub fn push_generation_when(
+        &self,
+        matches: impl Fn(&serde_json::Value) -> bool + Send + Sync + 'static,
+        behavior: Behavior,
+    ) {
+        lock(&self.shared.generation_queue).push_back((Some(Arc::new(matches)), behavior));
+    }
+
     /// The behaviour for requests when the queue is empty.
     pub fn set_default(&self, behavior: Behavior) {
         self.shared.set_default(behavior);
@@ -74,7 +93,7 @@ impl FakeProvider {
 
     /// Behaviours still queued.
     pub fn queued(&self) -> usize {
-        lock(&self.shared.queue).len()
+        lock(&self.shared.queue).len() + lock(&self.shared.generation_queue).len()
     }
 
     /// Every request received so far, oldest first.

@@ -171,7 +171,7 @@ async fn answer(shared: &Shared, ws: &mut Ws, request: &Value) -> bool {
             })
             .resolve()
     } else {
-        shared.next().resolve()
+        shared.next_generation(Some(request)).resolve()
     };
     if !script.delay.is_zero() {
         tokio::time::sleep(script.delay).await;

@@ -33,8 +33,15 @@ struct Tally {
     capture: Capture,
     model: Option<String>,
     usage: Option<Usage>,
-    /// Why the direction ended, when it was not a clean close.
+    /// `response.create` messages (client side) or terminal events
+    /// (upstream side): more of the first than the second means a response
+    /// was still running when the session ended.
+    responses: u64,
+    /// Why the side messages came from failed, if it did.
     error: Option<String>,
+    /// Why the side messages went to failed, if it did.
+    dest_error: Option<String>,
+    error_at_shutdown: Option<String>,
 }
 
 impl Tally {
@@ -45,7 +52,10 @@ impl Tally {
             capture: Capture::new(max_body),
             model: None,
             usage: None,
+            responses: 0,
             error: None,
+            dest_error: None,
+            error_at_shutdown: None,
         }
     }
 
@@ -65,7 +75,13 @@ impl Tally {
         };
         // Most messages are deltas: parse only those that can matter.
         let text = text.as_str();
-        if !(text.contains("response.create") || text.contains("\"usage\"")) {
+        let interesting = [
+            "response.create",
+            "response.completed",
+            "response.incomplete",
+            "response.failed",
+        ];
+        if !interesting.iter().any(|t| text.contains(t)) {
             return;
         }
         let Ok(value) = serde_json::from_str::<Value>(text) else {
@@ -73,11 +89,13 @@ impl Tally {
         };
         match value.get("type").and_then(Value::as_str) {
             Some("response.create") => {
+                self.responses += 1;
                 if let Some(model) = value.get("model").and_then(Value::as_str) {
                     self.model = Some(model.to_owned());
                 }
             }
             Some("response.completed" | "response.incomplete" | "response.failed") => {
+                self.responses += 1;
                 let mut tap = UsageTap::new(None);
                 tap.observe_value(&value);
                 if let Some(u) = tap.finish() {
@@ -125,7 +143,7 @@ pub async fn run<C>(
         }
     };
     if cut_at_shutdown {
-        inbound.error = Some("closed at shutdown".to_owned());
+        inbound.error_at_shutdown = Some("closed at shutdown".to_owned());
     }
     finish(&app, &mut record, inbound, outbound, started, &secrets);
     app.auditor.record(record);
@@ -149,7 +167,7 @@ where
             Some(Ok(message)) => {
                 tally.observe(&message);
                 if let Err(e) = to.send(message).await {
-                    tally.error = Some(format!("sending to the other side after {side}: {e}"));
+                    tally.dest_error = Some(e.to_string());
                     return;
                 }
             }
@@ -158,7 +176,7 @@ where
                 return;
             }
             Some(Err(e)) => {
-                tally.error = Some(format!("{side} connection failed: {e}"));
+                tally.error = Some(e.to_string());
                 let frame = CloseFrame {
                     code: CloseCode::Error,
                     reason: format!("switchyard: {side} connection failed").into(),
@@ -198,9 +216,22 @@ fn finish(
     record.usage = outbound.usage;
     record.request_body = inbound.capture.text(&all);
     record.response_body = outbound.capture.text(&all);
-    record.error = inbound
+    // A client that just goes away between responses (Codex exits without
+    // a close frame) is the normal end of a session; going away while a
+    // response is still streaming is worth recording.
+    let mid_response = inbound.responses > outbound.responses;
+    let client_error = inbound
         .error
-        .or(outbound.error)
+        .or(outbound.dest_error)
+        .filter(|_| mid_response)
+        .map(|e| format!("client went away mid-response: {e}"));
+    let upstream_error = outbound
+        .error
+        .or(inbound.dest_error)
+        .map(|e| format!("upstream WebSocket failed: {e}"));
+    record.error = upstream_error
+        .or(client_error)
+        .or(inbound.error_at_shutdown)
         .map(|e| crate::audit::redact::redact(&e, &all));
 }
 

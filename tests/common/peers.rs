@@ -46,7 +46,7 @@ pub fn py_script(name: &str) -> PathBuf {
 }
 
 /// An AI tool installed from npm by scripts/test.sh, whose path it exports
-/// in `var` (`SWITCHYARD_CLAUDE`, `SWITCHYARD_CODEX`).
+/// in `var` (`SWITCHYARD_CLAUDE`, `SWITCHYARD_CODEX`, `SWITCHYARD_GEMINI`).
 pub fn npm_tool(var: &str, package: &str) -> PathBuf {
     let Ok(path) = std::env::var(var) else {
         panic!("{var} is not set: run the tests through scripts/test.sh, which installs {package} from npm");
@@ -68,4 +68,9 @@ pub fn claude() -> PathBuf {
 /// Codex CLI (`@openai/codex`).
 pub fn codex() -> PathBuf {
     npm_tool("SWITCHYARD_CODEX", "@openai/codex")
+}
+
+/// Gemini CLI (`@google/gemini-cli`).
+pub fn gemini() -> PathBuf {
+    npm_tool("SWITCHYARD_GEMINI", "@google/gemini-cli")
 }

@@ -97,11 +97,16 @@ enum Route {
     Generate(Protocol),
     CountTokens,
     Models,
+    /// Google Gemini `…:generateContent` / `…:streamGenerateContent`.
+    Gemini,
     NotFound,
 }
 
 impl Route {
     fn of(method: &Method, path: &str) -> Route {
+        if method == Method::POST && crate::wire::gemini::route(path).is_some() {
+            return Route::Gemini;
+        }
         let rest = path.strip_prefix("/v1").filter(|r| r.starts_with('/'));
         let rest = rest.unwrap_or(path);
         match (method, rest) {
@@ -122,7 +127,7 @@ impl Route {
             Route::Models | Route::NotFound if headers.contains_key("anthropic-version") => {
                 Protocol::Anthropic
             }
-            Route::Models | Route::NotFound => Protocol::Chat,
+            Route::Models | Route::NotFound | Route::Gemini => Protocol::Chat,
         }
     }
 }
@@ -149,7 +154,7 @@ pub(crate) async fn handle(
         .push(record(&parts, &body, json.clone(), peer, received_at));
     let route = Route::of(&parts.method, parts.uri.path());
     let script = match route {
-        Route::Generate(_) => shared.next_generation(json.as_ref()),
+        Route::Generate(_) | Route::Gemini => shared.next_generation(json.as_ref()),
         _ => shared.next(),
     }
     .resolve();
@@ -220,6 +225,9 @@ impl Req<'_> {
 }
 
 async fn respond(script: &Script, req: &Req<'_>, conn: &ConnCtl) -> Response<RespBody> {
+    if req.route == Route::Gemini {
+        return gemini(script, req, conn).await;
+    }
     let protocol = req.protocol();
     match &script.core {
         Core::Hang => std::future::pending().await,
@@ -286,7 +294,7 @@ fn content(script: &Script, reply: &Reply, req: &Req, conn: &ConnCtl) -> Respons
             let protocol = req.protocol();
             json_response(protocol, 200, &models::list(protocol))
         }
-        Route::NotFound => not_found(req),
+        Route::NotFound | Route::Gemini => not_found(req),
     }
 }
 
@@ -445,4 +453,62 @@ fn apply_headers(headers: &mut HeaderMap, extra: &[(String, String)]) {
     for (name, value) in parsed {
         headers.append(name, value);
     }
+}
+
+/// Gemini: text and tool calls as JSON or SSE, errors in Google's shape,
+/// hangs and resets; other behaviours answer the default text.
+async fn gemini(script: &Script, req: &Req<'_>, conn: &ConnCtl) -> Response<RespBody> {
+    use crate::wire::gemini;
+    let path = req.parts.uri.path();
+    let (model, stream) = gemini::route(path).unwrap_or_default();
+    let google = |status: u16, body: Value| {
+        let mut response = Response::new(full(to_json(&body)));
+        *response.status_mut() = status_code(status);
+        response.headers_mut().insert(
+            "content-type",
+            HeaderValue::from_static("application/json; charset=UTF-8"),
+        );
+        response
+    };
+    let reply = match &script.core {
+        Core::Hang => std::future::pending().await,
+        Core::Reset => {
+            conn.kill(Kill::Reset);
+            std::future::pending().await
+        }
+        Core::Error { status, body, .. } => {
+            let body = body
+                .as_deref()
+                .and_then(|b| serde_json::from_str(b).ok())
+                .unwrap_or_else(|| gemini::error_body(*status, None));
+            return google(*status, body);
+        }
+        Core::Content(reply) => reply.clone(),
+        _ => Reply {
+            text: Some(crate::DEFAULT_TEXT.to_string()),
+            ..Reply::default()
+        },
+    };
+    let Some(request) = req.json else {
+        return google(
+            400,
+            gemini::error_body(400, Some("Invalid JSON payload received.")),
+        );
+    };
+    let reply = gemini::shape_reply(request, reply);
+    let id = crate::ids::response();
+    let usage = script.usage();
+    if !stream {
+        return google(200, gemini::response(&model, &id, &reply, &usage));
+    }
+    let frames = gemini::stream(&model, &id, &reply, &usage)
+        .into_iter()
+        .map(|data| Bytes::from(format!("data: {data}\r\n\r\n")))
+        .collect();
+    let mut response = Response::new(paced(frames, script.gap, End::Clean, conn.clone(), None));
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/event-stream"),
+    );
+    response
 }

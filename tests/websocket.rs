@@ -253,3 +253,91 @@ async fn responses_websocket_goes_through_the_corporate_proxy() {
     assert_eq!(lines[0]["ws_messages_in"], 1);
     assert_no_secrets(&sy, &[CLIENT_KEY, PROVIDER_KEY, "squid-ws-pass-77"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_ends_idle_sessions_at_once_and_lets_a_streaming_one_finish() {
+    let fake = FakeProvider::start().await;
+    // A long drain deadline: an idle session holding the drain would show.
+    let mut sy = Switchyard::start(&config(&fake, "[timeouts]\nshutdown_secs = 60\n"));
+    let mut idle = open(&sy).await.expect("idle session");
+    turn(&mut idle, "gpt-5-codex", "hi").await;
+    let mut busy = open(&sy).await.expect("busy session");
+    fake.push_generation(
+        Behavior::text("one two three four five six").drip(Duration::from_millis(300)),
+    );
+    let create = json!({"type": "response.create", "model": "gpt-5-codex", "input": []});
+    busy.send(Message::text(create.to_string()))
+        .await
+        .expect("send");
+    // The stream has started when its first event arrives.
+    let first = busy.next().await.expect("open").expect("message");
+    assert!(first
+        .to_text()
+        .unwrap_or_default()
+        .contains("response.created"));
+    let started = std::time::Instant::now();
+    signal(sy.pid(), "TERM");
+    let mut types = Vec::new();
+    while let Some(Ok(Message::Text(text))) = busy.next().await {
+        let event: Value = serde_json::from_str(text.as_str()).unwrap();
+        types.push(event["type"].as_str().unwrap_or_default().to_owned());
+        if event["type"] == "response.completed" {
+            break;
+        }
+    }
+    assert_eq!(
+        types.last().map(String::as_str),
+        Some("response.completed"),
+        "the streaming response finished during the drain: {types:?}"
+    );
+    assert!(sy.terminate_wait_only().success());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "idle sessions must not hold the drain to its deadline ({:?})",
+        started.elapsed()
+    );
+    let lines = sy.audit();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    for l in &lines {
+        assert_eq!(l["status"], 101);
+        assert!(l["error"].is_null(), "{l}");
+    }
+    // The idle client sees its connection end.
+    let end = tokio::time::timeout(Duration::from_secs(10), idle.next()).await;
+    assert!(
+        matches!(end, Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_))))),
+        "{end:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_leaving_mid_response_is_recorded_and_one_leaving_between_responses_is_not() {
+    let fake = FakeProvider::start().await;
+    let mut sy = Switchyard::start(&config(&fake, ""));
+    // Leaves between responses, without a close frame (as Codex exits).
+    let mut ws = open(&sy).await.expect("session");
+    turn(&mut ws, "gpt-5-codex", "hi").await;
+    drop(ws);
+    sy.wait_audit(1);
+    // Leaves while a response streams.
+    let mut ws = open(&sy).await.expect("session");
+    fake.push_generation(Behavior::text("a b c d e f g h").drip(Duration::from_millis(200)));
+    let create = json!({"type": "response.create", "model": "gpt-5-codex", "input": []});
+    ws.send(Message::text(create.to_string()))
+        .await
+        .expect("send");
+    ws.next().await.expect("open").expect("first event");
+    drop(ws);
+    sy.wait_audit(2);
+    assert!(sy.terminate().success());
+    let lines = sy.audit();
+    assert!(lines[0]["error"].is_null(), "{}", lines[0]);
+    assert!(
+        lines[1]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("mid-response"),
+        "{}",
+        lines[1]
+    );
+}

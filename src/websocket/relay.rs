@@ -5,9 +5,11 @@
 //!
 //! A close from either side is passed on and the other side gets a short
 //! grace to answer it; a side that fails is closed on the other with a
-//! status saying why. At shutdown a session gets the drain deadline, then
-//! both connections are dropped (as tunnels are).
+//! status saying why. At shutdown an idle session (no response streaming)
+//! ends at once; one that is streaming gets until the drain deadline. Both
+//! connections are then dropped.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -132,27 +134,52 @@ pub async fn run<C>(
     let mut outbound = Tally::new(max_body);
     let (client_tx, client_rx) = client.split();
     let (upstream_tx, upstream_rx) = upstream.split();
-    let cut_at_shutdown = {
-        let up = pump(client_rx, upstream_tx, &mut inbound, "client");
-        let down = pump(upstream_rx, client_tx, &mut outbound, "upstream");
+    // Responses started minus responses finished, shared by both pumps.
+    let running = AtomicI64::new(0);
+    let ended = {
+        let up = pump(
+            client_rx,
+            upstream_tx,
+            &mut inbound,
+            "client",
+            (&running, 1),
+        );
+        let down = pump(
+            upstream_rx,
+            client_tx,
+            &mut outbound,
+            "upstream",
+            (&running, -1),
+        );
         tokio::pin!(up, down);
         tokio::select! {
-            _ = &mut up => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut down).await; false }
-            _ = &mut down => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut up).await; false }
-            _ = past_deadline(&app) => true,
+            _ = &mut up => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut down).await; None }
+            _ = &mut down => { let _ = tokio::time::timeout(CLOSE_GRACE, &mut up).await; None }
+            ended = at_shutdown(&app, &running) => Some(ended),
         }
     };
-    if cut_at_shutdown {
-        inbound.error_at_shutdown = Some("closed at shutdown".to_owned());
+    match ended {
+        Some(Shutdown::Idle) => {}
+        Some(Shutdown::Deadline) => {
+            inbound.error_at_shutdown =
+                Some("closed at shutdown while a response was streaming".to_owned())
+        }
+        None => {}
     }
     finish(&app, &mut record, inbound, outbound, started, &secrets);
     app.auditor.record(record);
 }
 
 /// Copies messages from `from` to `to` until `from` closes or fails; the
-/// other side is then closed with a status saying why.
-async fn pump<R, W>(mut from: R, mut to: W, tally: &mut Tally, side: &str)
-where
+/// other side is then closed with a status saying why. Each response started
+/// (client side) or finished (upstream side) moves `running` by `step`.
+async fn pump<R, W>(
+    mut from: R,
+    mut to: W,
+    tally: &mut Tally,
+    side: &str,
+    (running, step): (&AtomicI64, i64),
+) where
     R: Stream<Item = Result<Message, WsError>> + Unpin,
     W: Sink<Message, Error = WsError> + Unpin,
 {
@@ -165,7 +192,11 @@ where
                 return;
             }
             Some(Ok(message)) => {
+                let before = tally.responses;
                 tally.observe(&message);
+                if tally.responses != before {
+                    running.fetch_add(step, Ordering::Relaxed);
+                }
                 if let Err(e) = to.send(message).await {
                     tally.dest_error = Some(e.to_string());
                     return;
@@ -188,9 +219,28 @@ where
     }
 }
 
-async fn past_deadline(app: &App) {
+enum Shutdown {
+    /// No response was streaming: the session ends at once, so an idle
+    /// Codex connection does not hold up the drain.
+    Idle,
+    /// A response was still streaming at the drain deadline.
+    Deadline,
+}
+
+/// Resolves once shutdown has begun and no response is streaming, or at the
+/// drain deadline; pends forever before shutdown.
+async fn at_shutdown(app: &App, running: &AtomicI64) -> Shutdown {
     app.shutdown.cancelled().await;
-    tokio::time::sleep(app.settings.timeouts.shutdown).await;
+    let deadline = tokio::time::Instant::now() + app.settings.timeouts.shutdown;
+    loop {
+        if running.load(Ordering::Relaxed) <= 0 {
+            return Shutdown::Idle;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Shutdown::Deadline;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn finish(

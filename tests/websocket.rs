@@ -341,3 +341,52 @@ async fn a_client_leaving_mid_response_is_recorded_and_one_leaving_between_respo
         lines[1]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_door_relays_the_responses_websocket_to_the_openai_provider() {
+    let fake = FakeProvider::start().await;
+    let mut sy = Switchyard::start(&config(&fake, ""));
+    let tcp = tokio::net::TcpStream::connect(sy.addr)
+        .await
+        .expect("connect");
+    let url = format!("ws://{}/v1/responses", sy.addr);
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {CLIENT_KEY}").parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::client_async(request, tcp)
+        .await
+        .expect("WebSocket on the gateway door");
+    let create = json!({"type": "response.create", "model": "gpt-5-codex", "input": []});
+    ws.send(Message::text(create.to_string()))
+        .await
+        .expect("send");
+    let mut last = Value::Null;
+    while let Some(Ok(Message::Text(text))) = ws.next().await {
+        last = serde_json::from_str(text.as_str()).unwrap();
+        if last["type"] == "response.completed" {
+            break;
+        }
+    }
+    assert_eq!(last["type"], "response.completed");
+    ws.close(None).await.expect("close");
+    while let Some(Ok(_)) = ws.next().await {}
+    let upgrade = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "GET")
+        .expect("upgrade");
+    assert_eq!(upgrade.path, "/v1/responses");
+    assert_eq!(
+        upgrade.header("authorization"),
+        Some(format!("Bearer {PROVIDER_KEY}").as_str())
+    );
+    assert!(sy.terminate().success());
+    let lines = sy.audit();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert_eq!(lines[0]["kind"], "gateway");
+    assert_eq!(lines[0]["provider"], "openai");
+    assert_eq!(lines[0]["status"], 101);
+    assert_no_secrets(&sy, &[CLIENT_KEY, PROVIDER_KEY]);
+}

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs switchyard's full test suite, installing every peer it drives first:
-# curl, squid, openssl, ca-certificates, chromium and chromium-driver (Debian
-# packages) and a Python venv with the
-# official anthropic and openai SDKs. A peer that cannot be installed fails
-# the run; no test skips itself.
+# curl, squid, openssl, ca-certificates, chromium, chromium-driver and npm
+# (Debian packages), a Python venv with the official anthropic and openai
+# SDKs, and the AI tools from npm (Claude Code, Codex CLI, Gemini CLI). A peer
+# that cannot be installed fails the run; no test skips itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,7 @@ command -v openssl >/dev/null || apt_packages+=(openssl)
 [ -x /usr/sbin/update-ca-certificates ] || apt_packages+=(ca-certificates)
 command -v chromium >/dev/null || apt_packages+=(chromium)
 command -v chromedriver >/dev/null || apt_packages+=(chromium-driver)
+command -v npm >/dev/null || apt_packages+=(nodejs npm)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "test.sh: installing ${apt_packages[*]}"
   if [ "$(id -u)" -ne 0 ]; then
@@ -34,5 +35,19 @@ if ! "$venv/bin/python" -c 'import anthropic, openai' 2>/dev/null; then
   "$venv/bin/pip" install -q --disable-pip-version-check anthropic openai
 fi
 export SWITCHYARD_PYTHON="$venv/bin/python"
+
+# The real tools, pinned so a new release cannot change the suite's outcome
+# unnoticed; bump deliberately. npm does nothing when they are already there.
+npm_dir="${SWITCHYARD_NPM_DIR:-$PWD/target/npm}"
+npm_packages=(@anthropic-ai/claude-code@2.1.197 @openai/codex@0.169.0 @google/gemini-cli@0.61.0)
+echo "test.sh: installing ${npm_packages[*]} into $npm_dir"
+mkdir -p "$npm_dir"
+npm install --prefix "$npm_dir" --no-audit --no-fund --loglevel=error "${npm_packages[@]}"
+export SWITCHYARD_CLAUDE="$npm_dir/node_modules/.bin/claude"
+export SWITCHYARD_CODEX="$npm_dir/node_modules/.bin/codex"
+export SWITCHYARD_GEMINI="$npm_dir/node_modules/.bin/gemini"
+"$SWITCHYARD_CLAUDE" --version
+"$SWITCHYARD_CODEX" --version
+"$SWITCHYARD_GEMINI" --version
 
 cargo test --workspace "$@"

@@ -43,6 +43,9 @@ pub struct App {
     pub auditor: Arc<Auditor>,
     pub client: HttpClient,
     pub dialer: Arc<Dialer>,
+    /// The outbound rustls config (system roots + upstream proxy CA), for
+    /// connections made outside the pooled client (WebSocket upstreams).
+    pub outbound_tls: Arc<rustls::ClientConfig>,
     pub started: Instant,
     /// Cancelled when shutdown begins: stop taking new requests, drain.
     pub shutdown: CancellationToken,
@@ -67,6 +70,7 @@ impl App {
             Arc::new(tls.clone()),
             settings.timeouts.connect,
         ));
+        let outbound_tls = Arc::new(tls.clone());
         let client = upstream::http_client(dialer.clone(), tls);
         let auditor = Auditor::start(&settings.audit)?;
         Ok(App {
@@ -74,6 +78,7 @@ impl App {
             auditor: Arc::new(auditor),
             client,
             dialer,
+            outbound_tls,
             started: Instant::now(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -95,6 +100,7 @@ impl App {
             leaves: self.leaves.clone(),
             auditor: self.auditor.clone(),
             client: self.client.clone(),
+            outbound_tls: self.outbound_tls.clone(),
             dialer: self.dialer.clone(),
             started: self.started,
             shutdown: self.shutdown.clone(),

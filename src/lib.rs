@@ -5,8 +5,9 @@
 //! [`proxy::intercept`] or [`proxy::tunnel`]), plain http:// and origin-form
 //! requests; [`gateway`] runs the pipeline (classify → route → convert →
 //! forward → convert back → audit) using [`providers`] and [`upstream`];
-//! [`audit`] writes the trail. [`ca`] owns the local CA, [`config`] the
-//! settings, [`cli`] the command line.
+//! [`audit`] writes the trail; [`websocket`] relays WebSocket upgrades.
+//! [`ca`] owns the local CA, [`config`] the settings, [`cli`] the command
+//! line.
 
 pub mod access;
 pub mod admin;
@@ -36,3 +37,4 @@ pub mod sse;
 pub mod status;
 pub mod tls;
 pub mod upstream;
+pub mod websocket;

@@ -75,6 +75,12 @@ pub struct Record {
     /// serialised). Set by the gateway from `Metrics::inflight`.
     #[serde(skip)]
     pub inflight: Option<std::sync::Arc<crate::metrics::Inflight>>,
+    /// WebSocket sessions: data messages client→upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws_messages_in: Option<u64>,
+    /// WebSocket sessions: data messages upstream→client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws_messages_out: Option<u64>,
 }
 
 impl Record {
@@ -111,6 +117,8 @@ impl Record {
             lossy: Vec::new(),
             failover: Vec::new(),
             inflight: None,
+            ws_messages_in: None,
+            ws_messages_out: None,
         }
     }
 }

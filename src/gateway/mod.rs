@@ -77,6 +77,9 @@ pub async fn handle(
     peer: SocketAddr,
     mut req: Request<Incoming>,
 ) -> Response<Body> {
+    if crate::websocket::is_upgrade(&req) {
+        return crate::websocket::handle(app, door, peer, req).await;
+    }
     let protocol = (req.method() == Method::POST)
         .then(|| Protocol::from_path(req.uri().path()))
         .flatten();

@@ -6,6 +6,7 @@ pub mod client;
 pub mod origin;
 pub mod peers;
 pub mod squid;
+pub mod tools;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

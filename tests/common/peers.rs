@@ -44,3 +44,33 @@ pub fn py_script(name: &str) -> PathBuf {
         .join("tests/py")
         .join(name)
 }
+
+/// An AI tool installed from npm by scripts/test.sh, whose path it exports
+/// in `var` (`SWITCHYARD_CLAUDE`, `SWITCHYARD_CODEX`, `SWITCHYARD_GEMINI`).
+pub fn npm_tool(var: &str, package: &str) -> PathBuf {
+    let Ok(path) = std::env::var(var) else {
+        panic!("{var} is not set: run the tests through scripts/test.sh, which installs {package} from npm");
+    };
+    let path = PathBuf::from(path);
+    assert!(
+        path.exists(),
+        "{var}={} does not exist (scripts/test.sh installs {package})",
+        path.display()
+    );
+    path
+}
+
+/// Claude Code (`@anthropic-ai/claude-code`).
+pub fn claude() -> PathBuf {
+    npm_tool("SWITCHYARD_CLAUDE", "@anthropic-ai/claude-code")
+}
+
+/// Codex CLI (`@openai/codex`).
+pub fn codex() -> PathBuf {
+    npm_tool("SWITCHYARD_CODEX", "@openai/codex")
+}
+
+/// Gemini CLI (`@google/gemini-cli`).
+pub fn gemini() -> PathBuf {
+    npm_tool("SWITCHYARD_GEMINI", "@google/gemini-cli")
+}

@@ -3,6 +3,7 @@
 //! and do not consume queued behaviours.
 //!
 //! - `POST /_fake/push` — queue a behaviour spec (see [`crate::spec`])
+//! - `POST /_fake/push_generation` — queue one only generation requests take
 //! - `POST /_fake/default` — replace the default behaviour
 //! - `POST /_fake/reset` — empty the queue and the log, restore the default
 //! - `GET /_fake/requests` — the log as JSON: method, path, headers, body
@@ -22,9 +23,13 @@ pub(crate) fn handle(shared: &Shared, parts: &Parts, body: &Bytes) -> Option<Res
     let action = parts.uri.path().strip_prefix("/_fake/")?;
     Some(match (&parts.method, action) {
         (&Method::POST, "push") => with_spec(body, |b| shared.push(b)),
+        (&Method::POST, "push_generation") => with_spec(body, |b| {
+            crate::handler::lock(&shared.generation_queue).push_back((None, b))
+        }),
         (&Method::POST, "default") => with_spec(body, |b| shared.set_default(b)),
         (&Method::POST, "reset") => {
             lock(&shared.queue).clear();
+            lock(&shared.generation_queue).clear();
             shared.set_default(Behavior::default());
             shared.recorder.clear();
             reply(StatusCode::OK, json!({"ok": true}))

@@ -24,16 +24,28 @@ use crate::{control, models};
 /// What every connection of one fake provider shares.
 pub(crate) struct Shared {
     pub queue: Mutex<VecDeque<Behavior>>,
+    /// Behaviours only generation requests take (before `queue`), so that
+    /// clients which call other endpoints in between (Claude Code's
+    /// `/api/…` calls) cannot consume them.
+    pub generation_queue: Mutex<VecDeque<(Option<Matcher>, Behavior)>>,
     pub default: Mutex<Behavior>,
     pub recorder: Recorder,
+    /// When set, WebSocket upgrades are refused with this status.
+    pub ws_refusal: Mutex<Option<u16>>,
+    /// Turns true at shutdown: ends WebSocket sessions, which outlive the
+    /// HTTP connection they were upgraded from.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
     pub fn new() -> Shared {
         Shared {
             queue: Mutex::new(VecDeque::new()),
+            generation_queue: Mutex::new(VecDeque::new()),
             default: Mutex::new(Behavior::default()),
             recorder: Recorder::new(),
+            ws_refusal: Mutex::new(None),
+            stopping: tokio::sync::watch::channel(false).0,
         }
     }
 
@@ -45,13 +57,32 @@ impl Shared {
         *lock(&self.default) = behavior;
     }
 
-    fn next(&self) -> Behavior {
+    /// The behaviour for a generation request (Messages, Chat Completions,
+    /// Responses, a WebSocket `response.create`).
+    /// `body` is the request's JSON: the first queued behaviour whose
+    /// matcher accepts it (or that has none) is taken.
+    pub(crate) fn next_generation(&self, body: Option<&Value>) -> Behavior {
+        let mut queue = lock(&self.generation_queue);
+        let found = queue
+            .iter()
+            .position(|(matcher, _)| matcher.as_ref().is_none_or(|m| body.is_some_and(|b| m(b))));
+        if let Some((_, behavior)) = found.and_then(|i| queue.remove(i)) {
+            return behavior;
+        }
+        drop(queue);
+        self.next()
+    }
+
+    pub(crate) fn next(&self) -> Behavior {
         if let Some(behavior) = lock(&self.queue).pop_front() {
             return behavior;
         }
         lock(&self.default).clone()
     }
 }
+
+/// Decides whether a queued generation behaviour applies to a request body.
+pub type Matcher = Arc<dyn Fn(&Value) -> bool + Send + Sync>;
 
 /// A poisoned lock only means a test panicked elsewhere; the data is fine.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -66,11 +97,16 @@ enum Route {
     Generate(Protocol),
     CountTokens,
     Models,
+    /// Google Gemini `…:generateContent` / `…:streamGenerateContent`.
+    Gemini,
     NotFound,
 }
 
 impl Route {
     fn of(method: &Method, path: &str) -> Route {
+        if method == Method::POST && crate::wire::gemini::route(path).is_some() {
+            return Route::Gemini;
+        }
         let rest = path.strip_prefix("/v1").filter(|r| r.starts_with('/'));
         let rest = rest.unwrap_or(path);
         match (method, rest) {
@@ -91,7 +127,7 @@ impl Route {
             Route::Models | Route::NotFound if headers.contains_key("anthropic-version") => {
                 Protocol::Anthropic
             }
-            Route::Models | Route::NotFound => Protocol::Chat,
+            Route::Models | Route::NotFound | Route::Gemini => Protocol::Chat,
         }
     }
 }
@@ -103,6 +139,9 @@ pub(crate) async fn handle(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<RespBody>, BoxError> {
+    if crate::websocket::is_upgrade(&req) {
+        return Ok(crate::websocket::accept(shared, peer, req));
+    }
     let received_at = Instant::now();
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
@@ -113,11 +152,15 @@ pub(crate) async fn handle(
     shared
         .recorder
         .push(record(&parts, &body, json.clone(), peer, received_at));
-    let script = shared.next().resolve();
+    let route = Route::of(&parts.method, parts.uri.path());
+    let script = match route {
+        Route::Generate(_) | Route::Gemini => shared.next_generation(json.as_ref()),
+        _ => shared.next(),
+    }
+    .resolve();
     if !script.delay.is_zero() {
         tokio::time::sleep(script.delay).await;
     }
-    let route = Route::of(&parts.method, parts.uri.path());
     let request = Req {
         parts: &parts,
         body: &body,
@@ -182,6 +225,9 @@ impl Req<'_> {
 }
 
 async fn respond(script: &Script, req: &Req<'_>, conn: &ConnCtl) -> Response<RespBody> {
+    if req.route == Route::Gemini {
+        return gemini(script, req, conn).await;
+    }
     let protocol = req.protocol();
     match &script.core {
         Core::Hang => std::future::pending().await,
@@ -248,7 +294,7 @@ fn content(script: &Script, reply: &Reply, req: &Req, conn: &ConnCtl) -> Respons
             let protocol = req.protocol();
             json_response(protocol, 200, &models::list(protocol))
         }
-        Route::NotFound => not_found(req),
+        Route::NotFound | Route::Gemini => not_found(req),
     }
 }
 
@@ -407,4 +453,62 @@ fn apply_headers(headers: &mut HeaderMap, extra: &[(String, String)]) {
     for (name, value) in parsed {
         headers.append(name, value);
     }
+}
+
+/// Gemini: text and tool calls as JSON or SSE, errors in Google's shape,
+/// hangs and resets; other behaviours answer the default text.
+async fn gemini(script: &Script, req: &Req<'_>, conn: &ConnCtl) -> Response<RespBody> {
+    use crate::wire::gemini;
+    let path = req.parts.uri.path();
+    let (model, stream) = gemini::route(path).unwrap_or_default();
+    let google = |status: u16, body: Value| {
+        let mut response = Response::new(full(to_json(&body)));
+        *response.status_mut() = status_code(status);
+        response.headers_mut().insert(
+            "content-type",
+            HeaderValue::from_static("application/json; charset=UTF-8"),
+        );
+        response
+    };
+    let reply = match &script.core {
+        Core::Hang => std::future::pending().await,
+        Core::Reset => {
+            conn.kill(Kill::Reset);
+            std::future::pending().await
+        }
+        Core::Error { status, body, .. } => {
+            let body = body
+                .as_deref()
+                .and_then(|b| serde_json::from_str(b).ok())
+                .unwrap_or_else(|| gemini::error_body(*status, None));
+            return google(*status, body);
+        }
+        Core::Content(reply) => reply.clone(),
+        _ => Reply {
+            text: Some(crate::DEFAULT_TEXT.to_string()),
+            ..Reply::default()
+        },
+    };
+    let Some(request) = req.json else {
+        return google(
+            400,
+            gemini::error_body(400, Some("Invalid JSON payload received.")),
+        );
+    };
+    let reply = gemini::shape_reply(request, reply);
+    let id = crate::ids::response();
+    let usage = script.usage();
+    if !stream {
+        return google(200, gemini::response(&model, &id, &reply, &usage));
+    }
+    let frames = gemini::stream(&model, &id, &reply, &usage)
+        .into_iter()
+        .map(|data| Bytes::from(format!("data: {data}\r\n\r\n")))
+        .collect();
+    let mut response = Response::new(paced(frames, script.gap, End::Clean, conn.clone(), None));
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/event-stream"),
+    );
+    response
 }

@@ -16,7 +16,8 @@
 //!
 //! Routes (with or without `/v1`): `POST /messages`, `POST
 //! /messages/count_tokens`, `POST /chat/completions`, `POST /responses`,
-//! `GET /models`; anything else is a recorded 404. `/_fake/*` is the
+//! `GET /models`; anything else is a recorded 404. `GET /responses` with
+//! `Upgrade: websocket` is the Responses WebSocket (see `websocket.rs`). `/_fake/*` is the
 //! control API (see [`control`]).
 
 mod behavior;
@@ -29,6 +30,7 @@ mod provider;
 mod record;
 mod server;
 pub mod spec;
+mod websocket;
 pub mod wire;
 
 pub use behavior::{Behavior, Reply, StreamFault, Usage, DEFAULT_TEXT};

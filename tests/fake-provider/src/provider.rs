@@ -67,6 +67,25 @@ impl FakeProvider {
         self.shared.push(behavior);
     }
 
+    /// Queues a behaviour that only a generation request takes (Messages,
+    /// Chat Completions, Responses, a WebSocket `response.create`); these are
+    /// served before [`FakeProvider::push`]'s queue. For real clients that
+    /// call other endpoints between turns.
+    pub fn push_generation(&self, behavior: Behavior) {
+        lock(&self.shared.generation_queue).push_back((None, behavior));
+    }
+
+    /// Like [`FakeProvider::push_generation`], but only a generation request
+    /// whose JSON body satisfies `matches` takes it (e.g. "has tools", to
+    /// skip Claude Code's title request).
+    pub fn push_generation_when(
+        &self,
+        matches: impl Fn(&serde_json::Value) -> bool + Send + Sync + 'static,
+        behavior: Behavior,
+    ) {
+        lock(&self.shared.generation_queue).push_back((Some(Arc::new(matches)), behavior));
+    }
+
     /// The behaviour for requests when the queue is empty.
     pub fn set_default(&self, behavior: Behavior) {
         self.shared.set_default(behavior);
@@ -74,7 +93,7 @@ impl FakeProvider {
 
     /// Behaviours still queued.
     pub fn queued(&self) -> usize {
-        lock(&self.shared.queue).len()
+        lock(&self.shared.queue).len() + lock(&self.shared.generation_queue).len()
     }
 
     /// Every request received so far, oldest first.
@@ -115,10 +134,16 @@ impl FakeProvider {
         self.shared.recorder.wait_for(n, timeout).await
     }
 
+    /// Refuses WebSocket upgrades with `status` from now on (`None`: accept).
+    pub fn refuse_websockets(&self, status: Option<u16>) {
+        *lock(&self.shared.ws_refusal) = status;
+    }
+
     /// Stops accepting, drops every open connection (ending `Hang`s) and
     /// waits until the listener is closed.
     pub async fn shutdown(&self) {
         self.shutdown.send_replace(true);
+        self.shared.stopping.send_replace(true);
         let task = lock(&self.task).take();
         if let Some(task) = task {
             let _ = task.await;
@@ -129,5 +154,6 @@ impl FakeProvider {
 impl Drop for FakeProvider {
     fn drop(&mut self) {
         self.shutdown.send_replace(true);
+        self.shared.stopping.send_replace(true);
     }
 }

@@ -81,7 +81,7 @@ async fn serve(
     };
     let service = service_fn(move |req| handle(shared.clone(), ctl.clone(), peer, req));
     let builder = auto::Builder::new(TokioExecutor::new());
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     let kill = tokio::select! {
         _ = conn => None,
         kill = killed(&mut kill_rx) => kill,

@@ -6,6 +6,7 @@
 
 pub mod anthropic;
 pub mod chat;
+pub mod gemini;
 mod order;
 pub mod responses;
 

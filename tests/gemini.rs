@@ -1,0 +1,78 @@
+//! Gemini CLI, installed from npm and left untouched: it calls
+//! generativelanguage.googleapis.com, which a `proxy` provider listing that
+//! host makes switchyard intercept. Its calls pass through to the provider
+//! (the fake provider's Gemini endpoint) unchanged and are audited.
+
+mod common;
+
+use common::tools::{run_tool, tool_command, TOOL_DEADLINE};
+use common::*;
+
+const CLIENT_KEY: &str = "AIzaFakeGeminiClientKey0000000000000042";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gemini_prompt_passes_through_interception_and_is_audited() {
+    let fake = FakeProvider::start().await;
+    let config = providers_config(
+        &fake,
+        &format!(
+            "[providers.gemini]\nkind = \"proxy\"\nbase_url = \"{}\"\nhosts = [\"generativelanguage.googleapis.com\"]\n",
+            fake.base_url()
+        ),
+    );
+    let mut sy = Switchyard::start(&config);
+    let home = tempfile::tempdir().expect("home");
+    // Headless runs need the working directory trusted.
+    let mut cmd = tool_command(
+        &peers::gemini(),
+        &sy,
+        home.path(),
+        &[
+            ("GEMINI_API_KEY", CLIENT_KEY),
+            ("GEMINI_CLI_TRUST_WORKSPACE", "true"),
+        ],
+    );
+    cmd.args(["-p", "Say hello."]).current_dir(home.path());
+    let out = run_tool(&mut cmd, home.path(), TOOL_DEADLINE);
+    assert!(
+        out.status.success(),
+        "gemini -p failed ({}):\n{}\n{}\n{}",
+        out.status,
+        out.stdout,
+        tools::tail(&out.stderr, 6000),
+        tools::tail(&sy.log(), 4000)
+    );
+    assert!(
+        out.stdout.contains(fake_provider::DEFAULT_TEXT),
+        "{}",
+        out.stdout
+    );
+    let seen = fake.requests();
+    let streams: Vec<_> = seen
+        .iter()
+        .filter(|r| r.path.contains(":streamGenerateContent"))
+        .collect();
+    assert!(!streams.is_empty(), "{seen:#?}");
+    for r in &seen {
+        assert_eq!(
+            r.header("x-goog-api-key"),
+            Some(CLIENT_KEY),
+            "client key passes"
+        );
+        assert!(r.path.starts_with("/v1beta/models/"), "{}", r.path);
+    }
+    assert!(sy.terminate().success());
+    let lines = sy.audit();
+    let api: Vec<_> = lines
+        .iter()
+        .filter(|l| l["host"] == "generativelanguage.googleapis.com")
+        .collect();
+    assert_eq!(api.len(), seen.len(), "one line per call: {lines:#?}");
+    for l in &api {
+        assert_eq!(l["kind"], "passthrough");
+        assert_eq!(l["provider"], "gemini");
+        assert_eq!(l["status"], 200);
+    }
+    assert!(api.iter().any(|l| l["stream"] == true));
+    assert_no_secrets(&sy, &[CLIENT_KEY]);
+}

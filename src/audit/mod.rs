@@ -11,6 +11,7 @@
 //! size ([`rotate`]).
 
 pub mod capture;
+pub mod chain;
 pub mod record;
 pub mod redact;
 pub mod rotate;
@@ -67,6 +68,7 @@ impl Auditor {
                 .create(dir)
                 .map_err(err)?;
         }
+        let prev_hash = chain::head(&rotate::files_oldest_first(path));
         let file = rotate::open(path).map_err(err)?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         let (tx, rx) = mpsc::channel(QUEUE);
@@ -78,6 +80,7 @@ impl Auditor {
             max_file_bytes: settings.max_file_bytes,
             keep_files: settings.keep_files,
             line: Vec::with_capacity(8 * 1024),
+            prev_hash,
         };
         tokio::spawn(write_loop(writer, rx, stop_rx));
         Ok(Auditor {
@@ -164,15 +167,20 @@ struct Writer {
     max_file_bytes: u64,
     keep_files: usize,
     line: Vec<u8>,
+    /// The hash of the last line written: the next line's `prev_hash`.
+    prev_hash: Option<String>,
 }
 
 impl Writer {
-    fn write_one(&mut self, record: &Record) {
+    fn write_one(&mut self, record: &mut Record) {
         self.line.clear();
+        record.prev_hash = self.prev_hash.take();
         if let Err(e) = serde_json::to_writer(&mut self.line, record) {
             tracing::error!(error = %e, id = %record.id, "cannot serialise audit record");
+            self.prev_hash = record.prev_hash.take();
             return;
         }
+        self.prev_hash = Some(chain::seal(&mut self.line));
         self.line.push(b'\n');
         let len = self.line.len() as u64;
         if self.max_file_bytes > 0 && self.size > 0 && self.size + len > self.max_file_bytes {
@@ -220,10 +228,10 @@ async fn write_loop(
         tokio::select! {
             biased;
             record = rx.recv() => match record {
-                Some(record) => {
-                    w.write_one(&record);
-                    while let Ok(more) = rx.try_recv() {
-                        w.write_one(&more);
+                Some(mut record) => {
+                    w.write_one(&mut record);
+                    while let Ok(mut more) = rx.try_recv() {
+                        w.write_one(&mut more);
                     }
                     w.flush();
                 }
@@ -231,8 +239,8 @@ async fn write_loop(
             },
             done = &mut stop => {
                 rx.close();
-                while let Ok(more) = rx.try_recv() {
-                    w.write_one(&more);
+                while let Ok(mut more) = rx.try_recv() {
+                    w.write_one(&mut more);
                 }
                 w.flush();
                 if let Ok(done) = done {

@@ -68,6 +68,9 @@ pub struct Record {
     pub user_agent: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lossy: Vec<&'static str>,
+    /// The hash of the previous line (the audit hash chain; set by the writer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prev_hash: Option<String>,
     /// Providers/credentials tried before the one that answered.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failover: Vec<String>,
@@ -116,6 +119,7 @@ impl Record {
             user_agent: None,
             lossy: Vec::new(),
             failover: Vec::new(),
+            prev_hash: None,
             inflight: None,
             ws_messages_in: None,
             ws_messages_out: None,

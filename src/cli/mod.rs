@@ -1,6 +1,7 @@
 //! The command line: argument definitions and one function per verb. Each
 //! verb is a thin shell over the library.
 
+mod audit;
 mod ca;
 mod daemon;
 mod env;
@@ -45,6 +46,15 @@ pub enum Command {
     Check(ConfigArgs),
     /// Explain which route, provider and upstream model would serve a request.
     Route(RouteArgs),
+    /// Audit trail tools.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit file's hash chain (rotated files included); names the first bad line.
+    Verify(ConfigArgs),
 }
 
 #[derive(Debug, Args)]
@@ -216,6 +226,7 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Env(args) => env::run(args),
         Command::Check(args) => run::check(args),
         Command::Route(args) => run::route(args),
+        Command::Audit(AuditCommand::Verify(args)) => audit::verify(args),
     }
 }
 

@@ -367,3 +367,64 @@ async fn size_count_time_and_connection_limits() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     healthy(&sy).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_constrained_ca_leaf_outside_the_constraint_fails_in_curl() {
+    let fake = FakeProvider::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = providers_config(&fake, "[intercept]\nhosts = [\"api.anthropic.com\"]\n");
+    std::fs::write(dir.path().join("switchyard.toml"), &config).unwrap();
+    let mut cmd = std::process::Command::new(BIN);
+    scrubbed(&mut cmd, dir.path());
+    let init = run(cmd
+        .current_dir(dir.path())
+        .args(["ca", "init", "--constrained"]));
+    assert!(init.status.success(), "{}", init.stderr);
+    assert!(
+        init.stdout.contains("constrained to: api.anthropic.com"),
+        "{}",
+        init.stdout
+    );
+    let state = dir.path().join("state/ca");
+    assert!(state.join("ca-intermediate.pem").exists());
+
+    // Now intercept a host outside the constraint too, without re-initialising.
+    let widened = providers_config(
+        &fake,
+        "[intercept]\nhosts = [\"api.anthropic.com\", \"outside.example\"]\n",
+    );
+    let sy = Switchyard::start_with(
+        &widened,
+        &[
+            ("SWITCHYARD_CA_CERT", state.join("ca.pem").to_str().unwrap()),
+            (
+                "SWITCHYARD_CA_KEY",
+                state.join("ca-key.pem").to_str().unwrap(),
+            ),
+        ],
+        &[],
+    );
+    let ca = state.join("ca.pem");
+    let (code, out, err) = curl(&[
+        "-x",
+        &sy.proxy_url(),
+        "--cacert",
+        ca.to_str().unwrap(),
+        "https://api.anthropic.com/v1/models",
+        "-H",
+        "anthropic-version: 2023-06-01",
+    ]);
+    assert_eq!(code, 200, "inside the constraint: {out} {err}");
+    let (code, _, err) = curl(&[
+        "-x",
+        &sy.proxy_url(),
+        "--cacert",
+        ca.to_str().unwrap(),
+        "https://outside.example/",
+    ]);
+    assert_eq!(
+        code, 0,
+        "outside the constraint the chain must not verify: {err}"
+    );
+    assert!(err.contains("certificate") || err.contains("SSL"), "{err}");
+}

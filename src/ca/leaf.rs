@@ -118,7 +118,9 @@ impl LeafCache {
 
     fn build(&self, host: &str) -> Result<ServerConfig, LeafError> {
         let leaf = mint(&self.ca, host)?;
-        let chain = vec![leaf.cert_der, self.ca.cert_der.clone()];
+        let mut chain = vec![leaf.cert_der];
+        chain.extend(self.ca.chain.iter().cloned());
+        chain.push(self.ca.cert_der.clone());
         let config_err = |source| LeafError::Config {
             host: host.to_owned(),
             source,
@@ -197,5 +199,47 @@ mod tests {
         assert!(configs.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])));
         let (_, hits, misses) = cache.stats();
         assert_eq!((hits, misses), (7, 1));
+    }
+
+    #[test]
+    fn a_constrained_ca_cannot_vouch_for_hosts_outside_its_subtrees() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = default_paths(dir.path());
+        let hosts = ["api.anthropic.com".to_string(), "*.openai.com".to_string()];
+        let ca = Authority::init_constrained(&paths, &hosts, false).unwrap();
+        assert_eq!(ca.chain.len(), 1, "leaves are signed by the intermediate");
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.cert_der.clone()).unwrap();
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            crate::tls::provider(),
+        )
+        .build()
+        .unwrap();
+        for (host, trusted) in [
+            ("api.anthropic.com", true),
+            ("api.openai.com", true),
+            ("evil.example", false),
+            ("anthropic.com", false),
+        ] {
+            let leaf = mint(&ca, host).unwrap();
+            let name = rustls_pki_types::ServerName::try_from(host).unwrap();
+            let verdict = rustls::client::danger::ServerCertVerifier::verify_server_cert(
+                verifier.as_ref(),
+                &leaf.cert_der,
+                &ca.chain,
+                &name,
+                &[],
+                rustls_pki_types::UnixTime::now(),
+            );
+            assert_eq!(verdict.is_ok(), trusted, "{host}: {verdict:?}");
+        }
+        // The stored key is the intermediate's: it cannot sign as the root.
+        let key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(&paths.key).unwrap()).unwrap();
+        let root = x509_parser::parse_x509_certificate(&ca.cert_der).unwrap().1;
+        assert_ne!(
+            key.public_key_raw(),
+            root.public_key().subject_public_key.data.as_ref()
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! anything but leaf certificates (see [`leaf`]), and is written 0600 into a
 //! directory created 0700.
 
+pub mod constrained;
 pub mod files;
 pub mod install;
 pub mod leaf;
@@ -47,8 +48,12 @@ pub enum CaError {
 /// A loaded CA, ready to sign leaves.
 pub struct Authority {
     pub paths: CaPaths,
+    /// The certificate clients trust (the root, for a constrained CA).
     pub cert_pem: String,
     pub cert_der: CertificateDer<'static>,
+    /// Certificates between the trusted one and a leaf (the intermediate of
+    /// a constrained CA), sent with every leaf.
+    pub chain: Vec<CertificateDer<'static>>,
     issuer: Issuer<'static, KeyPair>,
 }
 
@@ -94,8 +99,34 @@ impl Authority {
         Authority::load(paths)
     }
 
+    /// `ca init --constrained`: a trusted root and a name-constrained
+    /// intermediate for `hosts`; the root key is never stored.
+    pub fn init_constrained(
+        paths: &CaPaths,
+        hosts: &[String],
+        force: bool,
+    ) -> Result<Authority, CaError> {
+        if !force && (paths.cert.exists() || paths.key.exists()) {
+            return Err(CaError::Exists(paths.cert.clone()));
+        }
+        constrained::create(paths, hosts)?;
+        Authority::load(paths)
+    }
+
     pub fn load(paths: &CaPaths) -> Result<Authority, CaError> {
         let cert_pem = files::read_to_string(&paths.cert)?;
+        let intermediate = constrained::intermediate_path(paths);
+        let (signer_path, chain) = if intermediate.exists() {
+            let pem = files::read_to_string(&intermediate)?;
+            let der =
+                CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| CaError::BadCert {
+                    path: intermediate.clone(),
+                    reason: e.to_string(),
+                })?;
+            (intermediate, vec![der])
+        } else {
+            (paths.cert.clone(), Vec::new())
+        };
         let key_pem = files::read_to_string(&paths.key)?;
         let key = KeyPair::from_pem(&key_pem).map_err(|e| CaError::BadKey {
             path: paths.key.clone(),
@@ -106,14 +137,16 @@ impl Authority {
                 path: paths.cert.clone(),
                 reason: e.to_string(),
             })?;
-        let issuer = Issuer::from_ca_cert_der(&cert_der, key).map_err(|e| CaError::BadCert {
-            path: paths.cert.clone(),
+        let signer = chain.first().unwrap_or(&cert_der);
+        let issuer = Issuer::from_ca_cert_der(signer, key).map_err(|e| CaError::BadCert {
+            path: signer_path,
             reason: e.to_string(),
         })?;
         Ok(Authority {
             paths: paths.clone(),
             cert_pem,
             cert_der,
+            chain,
             issuer,
         })
     }
@@ -166,6 +199,8 @@ fn ca_params() -> Result<CertificateParams, CaError> {
 }
 
 fn create(paths: &CaPaths) -> Result<(), CaError> {
+    // A previous constrained CA's intermediate must not outlive it.
+    let _ = std::fs::remove_file(constrained::intermediate_path(paths));
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let cert = ca_params()?.self_signed(&key)?;
     files::write_private(&paths.key, key.serialize_pem().as_bytes())?;

@@ -9,10 +9,22 @@ use crate::config::Flags;
 
 pub fn run(cmd: CaCommand) -> Result<(), CliError> {
     match cmd {
-        CaCommand::Init { config, force } => {
+        CaCommand::Init {
+            config,
+            force,
+            constrained,
+        } => {
             let settings = load_settings(&config, Flags::default())?;
-            let ca = Authority::init(&settings.ca, force)
-                .map_err(|e| CliError::Runtime(e.to_string()))?;
+            let ca = if constrained {
+                Authority::init_constrained(&settings.ca, &settings.intercept, force)
+            } else {
+                Authority::init(&settings.ca, force)
+            }
+            .map_err(|e| CliError::Runtime(e.to_string()))?;
+            if constrained {
+                println!("constrained to: {}", settings.intercept.join(", "));
+                println!("the root key was never stored; intercepting other hosts needs `ca init --constrained --force` and re-trusting");
+            }
             print_info(&ca)
         }
         CaCommand::Show { config } => {

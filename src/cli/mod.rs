@@ -141,6 +141,10 @@ pub enum CaCommand {
         /// Replace an existing CA (clients must trust the new one).
         #[arg(long)]
         force: bool,
+        /// A root plus a name-constrained intermediate limited to the
+        /// intercepted hosts; the root key is destroyed after signing.
+        #[arg(long)]
+        constrained: bool,
     },
     /// Print the CA's path, SHA-256 fingerprint and expiry.
     Show {

@@ -25,3 +25,20 @@ where
 {
     body.map_err(Into::into).boxed_unsync()
 }
+
+/// Reads a whole body, refusing more than `limit` bytes. (A hand-written
+/// loop rather than `Limited::collect`: over a boxed body that one trips a
+/// compiler limitation that makes the calling future non-`Send`.)
+pub async fn collect_limited(mut body: Body, limit: usize) -> Result<Bytes, String> {
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| e.to_string())?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limit {
+                return Err(format!("body exceeds {limit} bytes"));
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out.freeze())
+}

@@ -82,7 +82,15 @@ impl UsageTap {
             .get("type")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if matches!(kind, "message_stop" | "response.completed") {
+        // The protocols' terminal events, and error events (which end a
+        // stream too): after one of these the stream ended properly.
+        let error = kind == "error" || value.get("error").is_some_and(|e| !e.is_null());
+        if error
+            || matches!(
+                kind,
+                "message_stop" | "response.completed" | "response.incomplete" | "response.failed"
+            )
+        {
             self.completed = true;
         }
         if !self.tool_call && starts_tool_call(kind, value) {

@@ -3,10 +3,10 @@
 //! host. In soft mode an unreachable bridge (connection failure, 502, 503,
 //! 504) means "go direct"; in strict mode it means 502 and nothing direct.
 
+use crate::upstream::Body;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use http::{Method, Response};
-use hyper::body::Incoming;
 
 use super::forward;
 use super::{ApiCall, Ctx, Door};
@@ -33,7 +33,7 @@ impl Outbound {
 
 pub enum Result {
     /// The bridge answered: deliver it.
-    Answered(Response<Incoming>),
+    Answered(Response<Body>),
     /// Strict mode and the bridge is down.
     Refused(String),
     /// Soft mode and the bridge is down: carry on with the embedded gateway.

@@ -9,8 +9,6 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Response, StatusCode};
 use http_body::{Body as HttpBody, Frame};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 
 use super::tap::{Finisher, TapBody};
 use super::Ctx;
@@ -36,7 +34,7 @@ pub struct Conversion {
 pub async fn deliver(
     ctx: Ctx,
     protocol: Option<Protocol>,
-    resp: Response<Incoming>,
+    resp: Response<Body>,
     conversion: Option<Conversion>,
     lease: Option<Lease>,
 ) -> Response<Body> {
@@ -47,7 +45,7 @@ pub async fn deliver(
 pub async fn deliver_with_capture(
     ctx: Ctx,
     protocol: Option<Protocol>,
-    resp: Response<Incoming>,
+    resp: Response<Body>,
     request: Option<Arc<Mutex<Capture>>>,
 ) -> Response<Body> {
     shape(ctx, protocol, resp, None, None, request).await
@@ -67,7 +65,7 @@ fn is_sse(headers: &http::HeaderMap) -> bool {
 async fn shape(
     mut ctx: Ctx,
     protocol: Option<Protocol>,
-    resp: Response<Incoming>,
+    resp: Response<Body>,
     conversion: Option<Conversion>,
     lease: Option<Lease>,
     request: Option<Arc<Mutex<Capture>>>,
@@ -80,7 +78,7 @@ async fn shape(
     }
     let mut stream_lossy = None;
     let body: Body = match conversion {
-        None => crate::body::boxed(body),
+        None => body,
         Some(conv) => {
             parts.headers.remove(CONTENT_LENGTH);
             if !parts.status.is_success() {
@@ -99,7 +97,7 @@ async fn shape(
                 let lossy = Arc::new(Mutex::new(Vec::new()));
                 stream_lossy = Some(lossy.clone());
                 let converter = convert::stream_converter(conv.upstream, conv.client, conv.context);
-                crate::body::boxed(ConvertSse::new(crate::body::boxed(body), converter, lossy))
+                crate::body::boxed(ConvertSse::new(body, converter, lossy))
             } else {
                 match convert_json(body, &conv).await {
                     Ok((bytes, lossy)) => {
@@ -150,18 +148,13 @@ fn merge_lossy(into: &mut Vec<&'static str>, names: &[&'static str]) {
     }
 }
 
-async fn collect(body: Incoming, limit: usize) -> Result<Bytes, String> {
-    Limited::new(body, limit)
-        .collect()
+async fn collect(body: Body, limit: usize) -> Result<Bytes, String> {
+    crate::body::collect_limited(body, limit)
         .await
-        .map(|c| c.to_bytes())
         .map_err(|e| format!("cannot read the upstream response: {e}"))
 }
 
-async fn convert_json(
-    body: Incoming,
-    conv: &Conversion,
-) -> Result<(Bytes, Vec<&'static str>), String> {
+async fn convert_json(body: Body, conv: &Conversion) -> Result<(Bytes, Vec<&'static str>), String> {
     let bytes = collect(body, MAX_CONVERTED_BODY).await?;
     let json: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| format!("the provider's response is not valid JSON: {e}"))?;

@@ -8,7 +8,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, HOST};
 use http::{Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde_json::Value;
 
 use super::deliver::{self, Conversion};
@@ -47,7 +46,7 @@ impl Outbound {
 /// Why an attempt did not produce a response to deliver.
 enum Failed {
     /// The provider answered with a status worth failing over on.
-    Answer(Box<(Response<Incoming>, Option<Conversion>, Lease)>),
+    Answer(Box<(Response<Body>, Option<Conversion>, Lease)>),
     /// No answer at all.
     Error(StatusCode, String),
 }
@@ -80,18 +79,22 @@ pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<
         let tried_as = format!("{}/{}", provider.name, credential_name(&provider, &lease));
         let note = |what: &str| format!("{tried_as}: {what}");
         match attempt {
+            // The outcome is taken first: a borrow of the (non-Sync) body held
+            // across the awaits below would make this future non-Send.
             Ok((resp, conversion)) => match failover_outcome(&resp) {
-                None => {
-                    lease.report(Outcome::Success);
-                    return deliver::deliver(
-                        ctx,
-                        Some(call.protocol),
-                        resp,
-                        conversion,
-                        Some(lease),
-                    )
-                    .await;
-                }
+                None => match complete_json(read_limits(&ctx), resp).await {
+                    Ok(resp) => {
+                        lease.report(Outcome::Success);
+                        let protocol = Some(call.protocol);
+                        return deliver::deliver(ctx, protocol, resp, conversion, Some(lease))
+                            .await;
+                    }
+                    Err(message) => {
+                        lease.report(Outcome::ServerError);
+                        ctx.record.failover.push(note(&message));
+                        last = Some(Failed::Error(StatusCode::BAD_GATEWAY, message));
+                    }
+                },
                 Some(outcome) => {
                     lease.report(outcome);
                     ctx.record.failover.push(note(resp.status().as_str()));
@@ -115,8 +118,52 @@ fn credential_name(provider: &ProviderSpec, lease: &Lease) -> String {
         .unwrap_or_default()
 }
 
+/// A non-streamed answer is read whole before anything reaches the client,
+/// so a body that breaks off or is not JSON can still fail over (and is
+/// never passed on as a 200).
+/// (size limit, time limit) for reading a non-streamed answer whole.
+fn read_limits(ctx: &Ctx) -> (usize, Duration) {
+    let limit = ctx
+        .app
+        .settings
+        .limits
+        .max_request_body_bytes
+        .max(32 * 1024 * 1024);
+    (limit, ctx.app.settings.timeouts.request)
+}
+
+async fn complete_json(
+    (limit, timeout): (usize, Duration),
+    resp: Response<Body>,
+) -> Result<Response<Body>, String> {
+    // Only owned values may live across the await: the body is not Sync,
+    // so a borrow of the response there would make the future non-Send.
+    let (mut parts, body) = resp.into_parts();
+    let json = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("json"));
+    // What counts is what came back: a JSON answer to a streaming request
+    // is checked too.
+    if !parts.status.is_success() || !json {
+        return Ok(Response::from_parts(parts, body));
+    }
+    let read = crate::body::collect_limited(body, limit);
+    let bytes = match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => return Err(format!("the provider's response broke off: {e}")),
+        Err(_) => return Err("the provider's response body stalled".to_owned()),
+    };
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+        return Err(format!("the provider answered 200 with invalid JSON: {e}"));
+    }
+    parts.headers.remove(CONTENT_LENGTH);
+    Ok(Response::from_parts(parts, crate::body::full(bytes)))
+}
+
 /// 429 and 5xx move the request on; anything else is the answer.
-fn failover_outcome(resp: &Response<Incoming>) -> Option<Outcome> {
+fn failover_outcome(resp: &Response<Body>) -> Option<Outcome> {
     let status = resp.status();
     if status == StatusCode::TOO_MANY_REQUESTS {
         let retry_after = resp
@@ -206,7 +253,7 @@ async fn attempt(
     plan: &Plan,
     provider: &ProviderSpec,
     lease: &Lease,
-) -> Result<(Response<Incoming>, Option<Conversion>), (StatusCode, String)> {
+) -> Result<(Response<Body>, Option<Conversion>), (StatusCode, String)> {
     let target = provider.target_protocol(call.protocol);
     let (body, conversion) = upstream_body(ctx, call, plan, target)?;
     let url = provider.endpoint_url(target, call.query.as_deref());
@@ -349,12 +396,12 @@ pub fn build(
 pub async fn send(
     ctx: &mut Ctx,
     request: Request<Body>,
-) -> Result<Response<Incoming>, (StatusCode, String)> {
+) -> Result<Response<Body>, (StatusCode, String)> {
     let timeout = ctx.app.settings.timeouts.request;
     let result = tokio::time::timeout(timeout, ctx.app.client.request(request)).await;
     ctx.record.ttfb_ms = Some(ctx.started.elapsed().as_millis() as u64);
     match result {
-        Ok(Ok(resp)) => Ok(resp),
+        Ok(Ok(resp)) => Ok(resp.map(crate::body::boxed)),
         Ok(Err(e)) => Err((
             StatusCode::BAD_GATEWAY,
             format!("upstream request failed: {}", error_chain(&e)),

@@ -146,6 +146,7 @@ impl Ctx {
             Door::Gateway => bridged_host.clone().or_else(|| header(http::header::HOST)),
         };
         record.user_agent = header(http::header::USER_AGENT);
+        record.request_id = header(http::header::HeaderName::from_static("x-request-id"));
         record.client_name = req
             .extensions()
             .get::<crate::access::ClientName>()

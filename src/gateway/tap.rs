@@ -178,6 +178,15 @@ impl HttpBody for TapBody {
             }
             Poll::Ready(Some(Err(e))) => this.fail(format!("upstream body: {e}")),
             Poll::Ready(None) => {
+                let cut_short = this.sse
+                    && this.error_protocol.is_some()
+                    && this.finisher.as_ref().is_some_and(|f| !f.usage.completed());
+                if cut_short {
+                    // Without its terminal event a client cannot tell a cut
+                    // stream from a finished one: say so in its protocol.
+                    return this
+                        .fail("the provider's stream ended before its final event".to_owned());
+                }
                 this.ended = true;
                 this.finish(None);
                 Poll::Ready(None)

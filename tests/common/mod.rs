@@ -53,14 +53,30 @@ impl Switchyard {
 
     /// Starts with a config file, extra environment and extra `run` flags.
     pub fn start_with(config: &str, env: &[(&str, &str)], args: &[&str]) -> Switchyard {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Switchyard::start_in(
+            tempfile::tempdir().expect("temp dir"),
+            config,
+            env,
+            "127.0.0.1:0",
+            args,
+        )
+    }
+
+    /// Starts in a given directory (state survives a restart) on `listen`.
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        config: &str,
+        env: &[(&str, &str)],
+        listen: &str,
+        args: &[&str],
+    ) -> Switchyard {
         std::fs::write(dir.path().join("switchyard.toml"), config).expect("write config");
         let stderr = dir.path().join("stderr.log");
         let mut cmd = Command::new(BIN);
         cmd.arg("run")
             .arg("--config")
             .arg(dir.path().join("switchyard.toml"))
-            .args(["--listen", "127.0.0.1:0", "--log-level", "debug"])
+            .args(["--listen", listen, "--log-level", "debug"])
             .args(args)
             .current_dir(dir.path())
             .stdin(Stdio::null())
@@ -163,6 +179,14 @@ impl Switchyard {
         scrubbed(&mut cmd, self.dir.path());
         cmd.current_dir(self.dir.path());
         cmd
+    }
+}
+
+impl Switchyard {
+    /// Stops the process and hands back its directory, for a restart.
+    pub fn stop_keep_dir(mut self) -> tempfile::TempDir {
+        self.terminate();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
     }
 }
 

@@ -23,12 +23,19 @@ pub fn decode_request(body: &Value, loss: &mut Loss) -> Result<Request, ConvertE
         return Err(ConvertError::MissingField("messages"));
     }
     let mut req = Request::default();
+    // Claude Code puts `system` turns inside `messages`; other protocols
+    // take them as system text.
+    let mut mid_system = Vec::new();
     for (key, value) in obj {
         match key.as_str() {
             "model" => req.model = value.as_str().map(str::to_owned),
             "max_tokens" => req.max_tokens = as_u64(value),
             "system" => req.system = decode_system(value, loss)?,
-            "messages" => req.messages = decode_messages(value, loss)?,
+            "messages" => {
+                let (messages, system) = decode_messages(value, loss)?;
+                req.messages = messages;
+                mid_system = system;
+            }
             "tools" => req.tools = decode_tools(value, loss),
             "tool_choice" => decode_tool_choice(value, &mut req),
             "stop_sequences" => req.stop = strings(value),
@@ -41,6 +48,7 @@ pub fn decode_request(body: &Value, loss: &mut Loss) -> Result<Request, ConvertE
             _ => {}
         }
     }
+    req.system.extend(mid_system);
     Ok(req)
 }
 
@@ -62,11 +70,29 @@ fn decode_system(v: &Value, loss: &mut Loss) -> Result<Vec<String>, ConvertError
     }
 }
 
-fn decode_messages(v: &Value, loss: &mut Loss) -> Result<Vec<Message>, ConvertError> {
+/// The conversation, and the text of any `system` turns in it (which the
+/// other protocols carry as system text; their position is reported lossy).
+fn decode_messages(
+    v: &Value,
+    loss: &mut Loss,
+) -> Result<(Vec<Message>, Vec<String>), ConvertError> {
     let items = v
         .as_array()
         .ok_or_else(|| ConvertError::invalid("messages", "must be an array"))?;
-    items.iter().map(|m| decode_message(m, loss)).collect()
+    let mut messages = Vec::new();
+    let mut system = Vec::new();
+    for m in items {
+        if str_of(m, "role") == Some("system") {
+            system.extend(decode_system(
+                m.get("content").unwrap_or(&Value::Null),
+                loss,
+            )?);
+            loss.add("messages.system_position");
+            continue;
+        }
+        messages.push(decode_message(m, loss)?);
+    }
+    Ok((messages, system))
 }
 
 fn decode_message(m: &Value, loss: &mut Loss) -> Result<Message, ConvertError> {
@@ -677,5 +703,31 @@ mod tests {
         );
         assert_eq!(v.map(|v| v["input"].clone()), Some(json!({})));
         assert!(loss.as_slice().contains(&"tool_call.arguments"));
+    }
+}
+
+#[cfg(test)]
+mod system_turn_tests {
+    use crate::convert::{convert_request, Protocol};
+    use serde_json::json;
+
+    #[test]
+    fn system_turns_inside_messages_become_system_text() {
+        let body = json!({"model": "claude-x", "max_tokens": 10, "system": "top",
+            "messages": [{"role": "user", "content": "hi"}, {"role": "system", "content": "mid"}]});
+        let out =
+            convert_request(Protocol::AnthropicMessages, Protocol::OpenAiChat, &body).unwrap();
+        let messages = out.body["messages"].as_array().unwrap();
+        let system: Vec<&str> = messages
+            .iter()
+            .filter(|m| m["role"] == "system")
+            .filter_map(|m| m["content"].as_str())
+            .collect();
+        assert!(
+            system.concat().contains("top") && system.concat().contains("mid"),
+            "{messages:?}"
+        );
+        assert_eq!(messages.iter().filter(|m| m["role"] == "user").count(), 1);
+        assert!(out.lossy.contains(&"messages.system_position"));
     }
 }

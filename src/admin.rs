@@ -2,8 +2,10 @@
 //! event stream, and the CA certificate (never its key).
 //!
 //! The page, its events, status and metrics show traffic (the page even
-//! shows redacted bodies), so they answer loopback clients only until client
-//! authentication exists; health and the CA certificate are for everyone.
+//! shows redacted bodies), so they answer loopback clients and, once client
+//! credentials are configured, authenticated clients (the front door in
+//! `proxy` checks them); health and the CA certificate are for everyone who
+//! may talk to switchyard at all.
 
 use std::net::SocketAddr;
 
@@ -21,7 +23,11 @@ pub fn handle<B>(app: &App, peer: SocketAddr, req: &Request<B>) -> Response<Body
         endpoint,
         "" | "index.html" | "events" | "status" | "metrics"
     );
-    if private && !peer.ip().is_loopback() {
+    let authenticated = req
+        .extensions()
+        .get::<crate::access::ClientName>()
+        .is_some();
+    if private && !peer.ip().is_loopback() && !authenticated {
         return crate::errors::text(
             StatusCode::FORBIDDEN,
             "this switchyard endpoint answers loopback clients only",

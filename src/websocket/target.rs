@@ -100,10 +100,19 @@ pub fn resolve(app: &App, door: &Door, uri: &Uri) -> Result<Target, String> {
         .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned())
         .ok_or_else(|| format!("the WebSocket URL {url} has no host"))?;
     let port = url.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    // The credential seam: the first credential until pools cover upgrades.
-    let credential = provider
-        .as_ref()
-        .and_then(|p| p.credentials.first().cloned());
+    // A session takes its credential round-robin from the provider's pool
+    // (counted as one request); if every credential is limited it still
+    // gets one: refusing a long-lived session for a per-minute window would
+    // only make Codex fall back to HTTPS and count again.
+    let credential = provider.as_ref().and_then(|p| {
+        let index = app
+            .pools()
+            .get(&p.name)
+            .and_then(|pool| pool.acquire(0, &[]).ok())
+            .map(|lease| lease.credential())
+            .unwrap_or(0);
+        p.credentials.get(index).cloned()
+    });
     Ok(Target {
         provider,
         credential,

@@ -471,3 +471,81 @@ async fn workstation_chained_to_a_bridge_switchyard() {
         );
     }
 }
+
+fn streamed(model: &str) -> Value {
+    json!({"model": model, "max_tokens": 32, "stream": true, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_that_fails_after_it_started_ends_with_the_protocol_error_event() {
+    let fake = FakeProvider::start().await;
+    fake.push(Behavior::ResetMidStream);
+    let sy = Switchyard::start(&providers_config(&fake, ""));
+    let (status, _, body) = gateway(sy.addr, "/v1/messages", &[], &streamed("claude-x")).await;
+    assert_eq!(status, 200, "the stream had started");
+    assert!(body.contains("event: content_block_delta"), "{body}");
+    assert!(
+        body.trim_end().ends_with("}") && body.contains("event: error"),
+        "ends with an error event: {body}"
+    );
+    let line = &sy.wait_audit(1)[0];
+    assert!(
+        line["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("upstream"),
+        "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_streams_and_stalled_tool_calls_time_out_with_an_error_event() {
+    let fake = FakeProvider::start().await;
+    let sy = Switchyard::start(&providers_config(
+        &fake,
+        "[timeouts]\nstream_idle_secs = 1\ntool_call_secs = 1\n",
+    ));
+    fake.push(Behavior::Drip {
+        gap: Duration::from_millis(2500),
+        then: Box::default(),
+    });
+    let (status, _, body) = gateway(
+        sy.addr,
+        "/v1/chat/completions",
+        &[],
+        &json!({"model": "gpt-4o", "stream": true, "messages": []}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("data: {\"error\""),
+        "an idle stream ends with Chat's error chunk: {body}"
+    );
+    assert!(!body.contains("[DONE]"));
+    assert!(sy.wait_audit(1)[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("idle"));
+
+    // A tool call whose arguments stall: tool_call_secs applies once it began.
+    let sy = Switchyard::start(&providers_config(
+        &fake,
+        "[timeouts]\nstream_idle_secs = 30\ntool_call_secs = 1\n",
+    ));
+    fake.push(Behavior::Drip {
+        gap: Duration::from_millis(1600),
+        then: Box::new(Behavior::tool_call("lookup", json!({"q": "x"}))),
+    });
+    let started = std::time::Instant::now();
+    let (status, _, body) = gateway(sy.addr, "/v1/messages", &[], &streamed("claude-x")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"type\":\"tool_use\""), "{body}");
+    assert!(
+        body.contains("event: error") && !body.contains("event: message_stop"),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "cut by tool_call_secs, not stream_idle_secs"
+    );
+}

@@ -17,7 +17,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(converted) = convert_request(from, to, &body) else {
         return;
     };
-    assert!(converted.body.is_object(), "{from:?}->{to:?} made {}", converted.body);
+    assert!(
+        converted.body.is_object(),
+        "{from:?}->{to:?} made {}",
+        converted.body
+    );
     // What we send upstream must be input the upstream protocol's decoder
     // accepts (it is the same grammar the real API enforces).
     let back = convert_request(to, from, &converted.body);

@@ -37,7 +37,9 @@ fuzz_target!(|data: &[u8]| {
     }
     out.extend(converter.finish());
     // Nothing after the end, ever.
-    assert!(converter.push(&switchyard::sse::SseEvent::data("{}")).is_empty());
+    assert!(converter
+        .push(&switchyard::sse::SseEvent::data("{}"))
+        .is_empty());
     if from != to {
         check_stream(to, &out);
     }

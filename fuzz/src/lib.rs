@@ -98,7 +98,10 @@ fn check_chat(events: &[SseEvent]) {
             .pointer("/choices/0/delta/tool_calls")
             .and_then(Value::as_array);
         for call in calls.into_iter().flatten() {
-            let index = call.get("index").and_then(Value::as_u64).unwrap_or(u64::MAX);
+            let index = call
+                .get("index")
+                .and_then(Value::as_u64)
+                .unwrap_or(u64::MAX);
             if call.get("id").is_some() {
                 assert_eq!(index, tools, "new tool call index");
                 tools += 1;

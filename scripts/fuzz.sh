@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fuzzes switchyard's protocol converters (src/convert): one cargo-fuzz target
-# each for requests, responses, SSE streams and errors (fuzz/fuzz_targets/).
+# Fuzzes every parser switchyard owns: one cargo-fuzz target each for the
+# converters (requests, responses, SSE streams, errors), the config file,
+# the SSE parser and header handling (fuzz/fuzz_targets/).
 #
 #   scripts/fuzz.sh [RUNS] [TARGET...]
 #
@@ -19,7 +20,7 @@ case "$runs" in
 esac
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(convert_request convert_response convert_stream convert_error)
+  targets=(convert_request convert_response convert_stream convert_error config sse headers)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

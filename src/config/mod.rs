@@ -211,13 +211,15 @@ impl Settings {
             })?,
             None => String::new(),
         };
-        let file = parse_file(path.as_deref(), &text)?;
-        Resolver {
-            path: path.as_deref(),
-            text: &text,
-            env,
-        }
-        .resolve(flags, file)
+        Settings::from_text(path.as_deref(), &text, flags, env)
+    }
+
+    /// Resolves settings from config text (no file system access beyond
+    /// what the text names); `path` only labels errors and anchors
+    /// relative paths.
+    pub fn from_text(path: Option<&Path>, text: &str, flags: &Flags, env: &Env) -> Result<Settings, ConfigError> {
+        let file = parse_file(path, text)?;
+        Resolver { path, text, env }.resolve(flags, file)
     }
 }
 

@@ -6,6 +6,7 @@
 //! also times the first event and the gaps between event bursts.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -196,6 +197,10 @@ pub struct Load {
     pub warmup: Duration,
     pub duration: Duration,
     pub sse: Option<SseSpec>,
+    /// Stop once this many measured requests were started (a fixed amount
+    /// of work, for instruction counting under callgrind); the duration
+    /// still bounds the run.
+    pub max_requests: Option<u64>,
 }
 
 /// Runs `load` and returns what the workers saw in the measured window,
@@ -206,8 +211,9 @@ pub async fn run(load: Load, at_window_start: impl FnOnce()) -> (Outcome, Durati
     let measure_from = start + load.warmup;
     let deadline = measure_from + load.duration;
     let load = Arc::new(load);
+    let budget = Arc::new(AtomicU64::new(load.max_requests.unwrap_or(u64::MAX)));
     let workers: Vec<_> = (0..load.concurrency.max(1))
-        .map(|_| tokio::spawn(worker(load.clone(), measure_from, deadline)))
+        .map(|_| tokio::spawn(worker(load.clone(), budget.clone(), measure_from, deadline)))
         .collect();
     tokio::time::sleep_until(measure_from.into()).await;
     at_window_start();
@@ -221,7 +227,12 @@ pub async fn run(load: Load, at_window_start: impl FnOnce()) -> (Outcome, Durati
     (total, Instant::now().saturating_duration_since(measure_from))
 }
 
-async fn worker(load: Arc<Load>, measure_from: Instant, deadline: Instant) -> Outcome {
+async fn worker(
+    load: Arc<Load>,
+    budget: Arc<AtomicU64>,
+    measure_from: Instant,
+    deadline: Instant,
+) -> Outcome {
     let mut out = Outcome::default();
     let mut conn: Option<SendRequest<Full<Bytes>>> = None;
     while Instant::now() < deadline {
@@ -258,6 +269,9 @@ async fn worker(load: Arc<Load>, measure_from: Instant, deadline: Instant) -> Ou
         };
         let t0 = Instant::now();
         let counted = t0 >= measure_from;
+        if counted && !take_one(&budget) {
+            break;
+        }
         match exchange(sender, req, load.sse, t0).await {
             Ok(seen) => {
                 if !counted {
@@ -284,6 +298,13 @@ async fn worker(load: Arc<Load>, measure_from: Instant, deadline: Instant) -> Ou
         }
     }
     out
+}
+
+/// Takes one request from the budget; false once it is spent.
+fn take_one(budget: &AtomicU64) -> bool {
+    budget
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        .is_ok()
 }
 
 /// What one exchange returned.

@@ -55,8 +55,14 @@ impl Runs {
     }
 
     /// A number at a JSON pointer in one run.
+    /// A load run that completed no request (a broken path) has no
+    /// figures but its error count: zeros would read as "infinitely fast".
     pub fn num(&self, label: &str, scenario: &str, pointer: &str) -> Option<f64> {
-        self.run(label, scenario)?.pointer(pointer)?.as_f64()
+        let run = self.run(label, scenario)?;
+        if run["kind"] == "load" && run["requests"] == 0 && pointer != "/errors" {
+            return None;
+        }
+        run.pointer(pointer)?.as_f64()
     }
 
     /// Latency over direct's, same scenario and metric.
@@ -133,15 +139,17 @@ fn targets(r: &Runs) -> Vec<Target> {
         format!("{} ms", f(ttfe, 3)),
         ttfe.map(|x| x <= 0.2),
     );
-    // No buffering: every upstream event burst reaches the client as its own
-    // burst, as on the direct path.
+    // No buffering: upstream events reach the client in as many separate
+    // bursts as on the direct path. A buffering proxy collapses a stream
+    // into one or two; scheduling noise on a loaded machine merges a few
+    // (a frame delayed past the next one's arrival), hence 80%.
     let bursts = |l| r.num(l, "sse", "/bursts_per_stream");
     let unbuffered = match (bursts("sy_intercept"), bursts("sy_gateway"), bursts("direct")) {
-        (Some(i), Some(g), Some(d)) => Some((i - d).abs() < 0.5 && (g - d).abs() < 0.5),
+        (Some(i), Some(g), Some(d)) => Some(i >= 0.8 * d && g >= 0.8 * d),
         _ => None,
     };
     add(
-        "SSE zero buffering (bursts per stream as direct)",
+        "SSE zero buffering (bursts per stream ≥ 80% of direct)",
         format!(
             "direct {} / intercept {} / gateway {}",
             f(bursts("direct"), 1),

@@ -122,6 +122,9 @@ struct LoadArgs {
     /// closer together than half of it count as one burst.
     #[arg(long, default_value_t = 0.0)]
     sse_gap_ms: f64,
+    /// Stop after this many measured requests (fixed work, for callgrind).
+    #[arg(long)]
+    requests: Option<u64>,
 }
 
 #[derive(Args)]
@@ -283,6 +286,7 @@ async fn load(a: LoadArgs) -> Result<Value, String> {
         warmup: Duration::from_secs_f64(a.warmup),
         duration: Duration::from_secs_f64(a.duration),
         sse,
+        max_requests: a.requests,
     };
     let me = std::process::id();
     let pids = a.common.pids.clone();

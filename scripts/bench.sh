@@ -355,10 +355,12 @@ model_list:
       model: openai/gpt-bench
       api_base: http://$UP_ADDR/v1
       api_key: sk-bench
-  # Messages requests for claude-bench are converted to Chat Completions.
+  # Messages requests for claude-bench are converted to Chat Completions:
+  # hosted_vllm is LiteLLM's Chat-only OpenAI-compatible provider, as
+  # switchyard's openai_chat (with openai/, LiteLLM would call /responses).
   - model_name: claude-bench
     litellm_params:
-      model: openai/gpt-bench
+      model: hosted_vllm/gpt-bench
       api_base: http://$UP_ADDR/v1
       api_key: sk-bench
 litellm_settings:

@@ -121,6 +121,39 @@ pub struct RequestSpec {
     pub path: String,
     pub body: Bytes,
     pub headers: Vec<(String, String)>,
+    /// What a correct answer looks like, checked on each connection's first
+    /// answer (a peer that answers 200 with an error body must not count).
+    pub expect: Option<Expect>,
+}
+
+/// The shape of a correct answer.
+#[derive(Clone, Copy, Debug)]
+pub struct Expect {
+    /// A top-level key of a JSON answer (`content`, `choices`).
+    pub json_key: &'static str,
+    /// Text that ends a correct SSE stream (`message_stop`, `[DONE]`).
+    pub sse_end: &'static str,
+}
+
+impl Expect {
+    fn check(&self, stream: bool, body: &[u8]) -> Result<(), String> {
+        let shown = || String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+        if stream {
+            let end = self.sse_end.as_bytes();
+            if body.windows(end.len()).any(|w| w == end) {
+                return Ok(());
+            }
+            return Err(format!("stream without {:?}: {}", self.sse_end, shown()));
+        }
+        match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(v) if v.get("error").is_none() && v.get(self.json_key).is_some() => Ok(()),
+            _ => Err(format!(
+                "unexpected answer (no {:?}): {}",
+                self.json_key,
+                shown()
+            )),
+        }
+    }
 }
 
 impl RequestSpec {
@@ -224,7 +257,10 @@ pub async fn run(load: Load, at_window_start: impl FnOnce()) -> (Outcome, Durati
             Err(e) => total.error(true, format!("worker panicked: {e}")),
         }
     }
-    (total, Instant::now().saturating_duration_since(measure_from))
+    (
+        total,
+        Instant::now().saturating_duration_since(measure_from),
+    )
 }
 
 async fn worker(
@@ -235,6 +271,7 @@ async fn worker(
 ) -> Outcome {
     let mut out = Outcome::default();
     let mut conn: Option<SendRequest<Full<Bytes>>> = None;
+    let mut checked = false;
     while Instant::now() < deadline {
         let counted = Instant::now() >= measure_from;
         let sender = match conn.as_mut() {
@@ -272,7 +309,9 @@ async fn worker(
         if counted && !take_one(&budget) {
             break;
         }
-        match exchange(sender, req, load.sse, t0).await {
+        let check = if checked { None } else { load.request.expect };
+        checked = true;
+        match exchange(sender, req, load.sse, check, t0).await {
             Ok(seen) => {
                 if !counted {
                     continue;
@@ -321,6 +360,7 @@ async fn exchange(
     sender: &mut SendRequest<Full<Bytes>>,
     req: Request<Full<Bytes>>,
     sse: Option<SseSpec>,
+    check: Option<Expect>,
     t0: Instant,
 ) -> Result<Seen, String> {
     let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
@@ -335,6 +375,7 @@ async fn exchange(
         gaps: Vec::new(),
     };
     let mut last_byte = 0u8;
+    let mut kept = Vec::new();
     let mut last_burst: Option<Instant> = None;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| format!("reading the body: {e}"))?;
@@ -342,6 +383,9 @@ async fn exchange(
             continue;
         };
         seen.bytes += data.len() as u64;
+        if check.is_some() {
+            kept.extend_from_slice(&data);
+        }
         let Some(sse) = sse else {
             continue;
         };
@@ -369,6 +413,9 @@ async fn exchange(
     seen.done = Instant::now();
     if !status.is_success() {
         return Err(format!("status {status}"));
+    }
+    if let Some(expect) = check {
+        expect.check(sse.is_some(), &kept)?;
     }
     Ok(seen)
 }
@@ -412,7 +459,7 @@ pub async fn handshakes(
         let mut sender = http1(io).await?;
         let mut spec = request.clone();
         spec.host = host.clone();
-        exchange(&mut sender, spec.build()?, None, Instant::now()).await?;
+        exchange(&mut sender, spec.build()?, None, None, Instant::now()).await?;
         out.push(Handshake {
             tls_ready,
             first_response: micros(t0.elapsed()),
@@ -505,7 +552,8 @@ pub async fn hold<T>(
             }
             Ok(None) => break,
             Err(_) => {
-                held.first_error.get_or_insert("timed out opening streams".into());
+                held.first_error
+                    .get_or_insert("timed out opening streams".into());
                 break;
             }
         }
@@ -529,5 +577,18 @@ mod tests {
         assert_eq!(count_event_ends(b'\n', b"\ndata: c"), 1);
         assert_eq!(count_event_ends(0, b"\n\n\n\n"), 2);
         assert_eq!(count_event_ends(0, b"data: x\n"), 0);
+    }
+
+    #[test]
+    fn answers_are_checked_for_shape() {
+        let chat = Expect {
+            json_key: "choices",
+            sse_end: "[DONE]",
+        };
+        assert!(chat.check(false, br#"{"choices":[]}"#).is_ok());
+        assert!(chat.check(false, br#"{"choices":[],"error":{}}"#).is_err());
+        assert!(chat.check(false, br#"{"content":[]}"#).is_err());
+        assert!(chat.check(true, b"data: {}\n\ndata: [DONE]\n\n").is_ok());
+        assert!(chat.check(true, b"event: message_start\n\n").is_err());
     }
 }

@@ -95,7 +95,9 @@ pub fn cpus() -> usize {
     fs::read_to_string("/proc/stat")
         .map(|s| {
             s.lines()
-                .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+                .filter(|l| {
+                    l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit)
+                })
                 .count()
         })
         .unwrap_or(1)

@@ -13,18 +13,33 @@ use serde_json::{json, Value};
 /// The paths, in table order, with what they are.
 pub const PATHS: &[(&str, &str)] = &[
     ("direct", "direct: client → upstream, plain HTTP"),
-    ("sy_intercept", "switchyard intercept: CONNECT + TLS, keep-alive"),
+    (
+        "sy_intercept",
+        "switchyard intercept: CONNECT + TLS, keep-alive",
+    ),
     ("sy_gateway", "switchyard gateway: base URL, pass-through"),
-    ("sy_convert", "switchyard gateway: Messages → Chat conversion"),
-    ("nginx_tls", "nginx: TLS reverse proxy, 2 workers, no access log"),
+    (
+        "sy_convert",
+        "switchyard gateway: Messages → Chat conversion",
+    ),
+    (
+        "nginx_tls",
+        "nginx: TLS reverse proxy, 2 workers, no access log",
+    ),
     ("mitmdump", "mitmdump: CONNECT + TLS, streaming addon"),
     ("litellm_gateway", "LiteLLM proxy: base URL, pass-through"),
-    ("litellm_convert", "LiteLLM proxy: Messages → Chat conversion"),
+    (
+        "litellm_convert",
+        "LiteLLM proxy: Messages → Chat conversion",
+    ),
 ];
 
 /// switchyard's paths and the peers each is compared with.
 const PAIRS: &[(&str, &[&str])] = &[
-    ("sy_intercept", &["nginx_tls", "mitmdump", "litellm_gateway"]),
+    (
+        "sy_intercept",
+        &["nginx_tls", "mitmdump", "litellm_gateway"],
+    ),
     ("sy_gateway", &["nginx_tls", "mitmdump", "litellm_gateway"]),
     ("sy_convert", &["nginx_tls", "mitmdump", "litellm_convert"]),
 ];
@@ -144,7 +159,11 @@ fn targets(r: &Runs) -> Vec<Target> {
     // into one or two; scheduling noise on a loaded machine merges a few
     // (a frame delayed past the next one's arrival), hence 80%.
     let bursts = |l| r.num(l, "sse", "/bursts_per_stream");
-    let unbuffered = match (bursts("sy_intercept"), bursts("sy_gateway"), bursts("direct")) {
+    let unbuffered = match (
+        bursts("sy_intercept"),
+        bursts("sy_gateway"),
+        bursts("direct"),
+    ) {
         (Some(i), Some(g), Some(d)) => Some(i >= 0.8 * d && g >= 0.8 * d),
         _ => None,
     };
@@ -216,10 +235,14 @@ pub fn markdown(r: &Runs, meta: &Value) -> String {
         s,
         "| path | req/s c=1 | req/s c=16 | proxy CPU µs/req c=16 | p50 ms c=1 | p99 ms c=1 | added p50 ms | added p99 ms | p50 ms c=16 | p99 ms c=16 | errors | other CPU c=16 |"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for (l, _) in &present {
         let n = |sc, p| r.num(l, sc, p);
-        let errors = n("json_c1", "/errors").unwrap_or(0.0) + n("json_c16", "/errors").unwrap_or(0.0);
+        let errors =
+            n("json_c1", "/errors").unwrap_or(0.0) + n("json_c16", "/errors").unwrap_or(0.0);
         let _ = writeln!(
             s,
             "| {l} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -233,7 +256,8 @@ pub fn markdown(r: &Runs, meta: &Value) -> String {
             f(n("json_c16", "/latency/p50_ms"), 3),
             f(n("json_c16", "/latency/p99_ms"), 3),
             errors,
-            n("json_c16", "/other_cpu_share").map_or("–".into(), |x| format!("{:.0}%", x * 100.0)),
+            n("json_c16", "/other_cpu_share")
+                .map_or("–".into(), |x| format!("{:.0}%", x * 100.0)),
         );
     }
     let _ = writeln!(s, "\n### SSE streams\n");
@@ -278,8 +302,14 @@ pub fn markdown(r: &Runs, meta: &Value) -> String {
             let _ = writeln!(
                 s,
                 "| {sy} | {peer} | {} | {} | {} | {} | {} |",
-                fx(ratio(r.num(sy, "json_c16", "/rps"), r.num(peer, "json_c16", "/rps"))),
-                fx(ratio(r.num(sy, "json_c1", "/rps"), r.num(peer, "json_c1", "/rps"))),
+                fx(ratio(
+                    r.num(sy, "json_c16", "/rps"),
+                    r.num(peer, "json_c16", "/rps")
+                )),
+                fx(ratio(
+                    r.num(sy, "json_c1", "/rps"),
+                    r.num(peer, "json_c1", "/rps")
+                )),
                 fx(ratio(
                     r.num(peer, "json_c16", "/proxy_cpu_us_per_req"),
                     r.num(sy, "json_c16", "/proxy_cpu_us_per_req")
@@ -337,7 +367,11 @@ pub fn markdown(r: &Runs, meta: &Value) -> String {
         let _ = writeln!(s, "- `{l}`: {what}");
     }
     if let Some(text) = meta.get("contention").and_then(Value::as_str) {
-        let _ = writeln!(s, "\n### Machine and contention\n\n```\n{}\n```", text.trim_end());
+        let _ = writeln!(
+            s,
+            "\n### Machine and contention\n\n```\n{}\n```",
+            text.trim_end()
+        );
     }
     s
 }
@@ -362,7 +396,9 @@ mod tests {
 not json
 {"label":"sy_intercept","scenario":"json_c1","rps":800,"latency":{"p50_ms":0.15,"p99_ms":0.5}}"#,
         );
-        let added = r.added("sy_intercept", "json_c1", "/latency/p50_ms").unwrap();
+        let added = r
+            .added("sy_intercept", "json_c1", "/latency/p50_ms")
+            .unwrap();
         assert!((added - 0.05).abs() < 1e-9);
         let md = markdown(&r, &json!({}));
         assert!(md.contains("| sy_intercept | 800 | – |"), "{md}");

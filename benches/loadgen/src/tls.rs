@@ -16,8 +16,8 @@ pub fn client_config(ca_files: &[impl AsRef<Path>]) -> Result<Arc<ClientConfig>,
     let mut roots = RootCertStore::empty();
     for file in ca_files {
         let file = file.as_ref();
-        let certs = CertificateDer::pem_file_iter(file)
-            .map_err(|e| format!("{}: {e}", file.display()))?;
+        let certs =
+            CertificateDer::pem_file_iter(file).map_err(|e| format!("{}: {e}", file.display()))?;
         for cert in certs {
             let cert = cert.map_err(|e| format!("{}: {e}", file.display()))?;
             roots

@@ -83,8 +83,7 @@ pub async fn serve(listener: TcpListener, config: Config) {
         let _ = stream.set_nodelay(true);
         let canned = canned.clone();
         tokio::spawn(async move {
-            let service =
-                hyper::service::service_fn(move |req| handle(canned.clone(), req));
+            let service = hyper::service::service_fn(move |req| handle(canned.clone(), req));
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
@@ -105,7 +104,10 @@ async fn handle(canned: Arc<Canned>, req: Request<Incoming>) -> Result<Answer, I
     let gap = header("x-bench-gap-ms").map(Duration::from_millis);
     let chat = req.uri().path().ends_with("/chat/completions");
     if req.method() == hyper::Method::GET {
-        return Ok(plain("application/json", Bytes::from_static(b"{\"ok\":true}")));
+        return Ok(plain(
+            "application/json",
+            Bytes::from_static(b"{\"ok\":true}"),
+        ));
     }
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
@@ -282,7 +284,10 @@ pub fn chat_sse(deltas: usize) -> Vec<Bytes> {
         format!("[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]")
     };
     let mut out = vec![chunk(
-        choice("{\"role\":\"assistant\",\"content\":\"\"}".to_owned(), "null"),
+        choice(
+            "{\"role\":\"assistant\",\"content\":\"\"}".to_owned(),
+            "null",
+        ),
         "",
     )];
     for i in 0..deltas {

@@ -24,11 +24,14 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    let read =
+        |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
     let result = (|| -> Result<(), String> {
         let runs = Runs::parse(&read(&cli.runs)?);
         let meta = match &cli.meta {
-            Some(p) => serde_json::from_str(&read(p)?).map_err(|e| format!("{}: {e}", p.display()))?,
+            Some(p) => {
+                serde_json::from_str(&read(p)?).map_err(|e| format!("{}: {e}", p.display()))?
+            }
             None => serde_json::json!({}),
         };
         let md = markdown(&runs, &meta);
@@ -37,7 +40,8 @@ fn main() -> ExitCode {
             std::fs::write(p, &md).map_err(|e| format!("{}: {e}", p.display()))?;
         }
         if let Some(p) = &cli.json {
-            let text = serde_json::to_string_pretty(&results_json(&runs, &meta)).map_err(|e| e.to_string())?;
+            let text = serde_json::to_string_pretty(&results_json(&runs, &meta))
+                .map_err(|e| e.to_string())?;
             std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display()))?;
         }
         Ok(())

@@ -248,6 +248,16 @@ fn target_of(t: &TargetArgs) -> Result<(Target, RequestSpec), String> {
             path: t.path.clone().unwrap_or_else(|| path.to_owned()),
             body: Bytes::new(),
             headers,
+            expect: Some(match t.api {
+                Api::Chat => client::Expect {
+                    json_key: "choices",
+                    sse_end: "[DONE]",
+                },
+                Api::Messages => client::Expect {
+                    json_key: "content",
+                    sse_end: "message_stop",
+                },
+            }),
         },
     ))
     .map(|(target, mut spec)| {
@@ -271,10 +281,14 @@ fn request_body(model: &str, stream: bool) -> Bytes {
 
 async fn load(a: LoadArgs) -> Result<Value, String> {
     let (target, mut request) = target_of(&a.target)?;
-    let model = a.target.model.clone().unwrap_or_else(|| match a.target.api {
-        Api::Chat => "gpt-bench".into(),
-        Api::Messages => "claude-bench".into(),
-    });
+    let model = a
+        .target
+        .model
+        .clone()
+        .unwrap_or_else(|| match a.target.api {
+            Api::Chat => "gpt-bench".into(),
+            Api::Messages => "claude-bench".into(),
+        });
     request.body = request_body(&model, a.stream);
     let sse = a.stream.then(|| SseSpec {
         burst_window: Duration::from_secs_f64(a.sse_gap_ms / 2.0 / 1000.0),
@@ -385,14 +399,22 @@ async fn newhost(a: NewhostArgs) -> Result<Value, String> {
 
 async fn hold(a: HoldArgs) -> Result<Value, String> {
     let (target, mut request) = target_of(&a.target)?;
-    let model = a.target.model.clone().unwrap_or_else(|| match a.target.api {
-        Api::Chat => "gpt-bench".into(),
-        Api::Messages => "claude-bench".into(),
-    });
+    let model = a
+        .target
+        .model
+        .clone()
+        .unwrap_or_else(|| match a.target.api {
+            Api::Chat => "gpt-bench".into(),
+            Api::Messages => "claude-bench".into(),
+        });
     request.body = request_body(&model, true);
     // Slow, long streams: they stay open for the whole measurement.
-    request.headers.push(("x-bench-events".into(), "600".into()));
-    request.headers.push(("x-bench-gap-ms".into(), "1000".into()));
+    request
+        .headers
+        .push(("x-bench-events".into(), "600".into()));
+    request
+        .headers
+        .push(("x-bench-gap-ms".into(), "1000".into()));
     let pids = a.common.pids.clone();
     let rss_before = procfs::rss_bytes_all(&pids);
     let (held, rss_open) = client::hold(

@@ -132,12 +132,8 @@ pub async fn gateway(
     headers: &[(&str, &str)],
     body: &serde_json::Value,
 ) -> (u16, http::HeaderMap, String) {
-    let tcp = TcpStream::connect(addr)
-        .await
-        .expect("connect to switchyard");
-    let (mut sender, conn) = http1::handshake(TokioIo::new(tcp))
-        .await
-        .expect("h1 handshake");
+    let tcp = TcpStream::connect(addr).await.expect("connect to switchyard");
+    let (mut sender, conn) = http1::handshake(TokioIo::new(tcp)).await.expect("h1 handshake");
     tokio::spawn(conn);
     let mut req = http::Request::post(path)
         .header("host", addr.to_string())
@@ -145,9 +141,7 @@ pub async fn gateway(
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let req = req
-        .body(Full::new(Bytes::from(body.to_string())))
-        .expect("request");
+    let req = req.body(Full::new(Bytes::from(body.to_string()))).expect("request");
     let resp = sender.send_request(req).await.expect("send request");
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();

@@ -111,15 +111,16 @@ for path in $PATHS; do
     callgrind_control --dump="$path" "$SY_PID" > /dev/null
     callgrind_control --instr=off "$SY_PID" > /dev/null
     n=$((n + 1))
-    dump="$(ls -t "$W"/callgrind.out.* | head -1)"
+    dump="$(ls -t "$W"/callgrind.out.* 2>/dev/null | sed -n 1p)"
     mv "$dump" "$W/callgrind.$path.out"
-    total="$(callgrind_annotate "$W/callgrind.$path.out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1; exit}')"
+    # The dump's own cost lines add up to `totals:`; its `summary:` is a
+    # delta of global counters that goes wrong once instrumentation has
+    # been switched off and on again.
+    total="$(sed -n 's/^totals: \([0-9]*\).*/\1/p' "$W/callgrind.$path.out")"
     done_requests="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$W/$path.json")"
-    echo "$path: $total instructions / $done_requests requests = $((total / (done_requests > 0 ? done_requests : 1))) per request" | tee -a "$W/summary.txt"
-    callgrind_annotate --inclusive=no "$W/callgrind.$path.out" 2>/dev/null \
-        | sed -n '/file:function/,$p' | head -30 > "$W/$path.top-self.txt"
-    callgrind_annotate --inclusive=yes "$W/callgrind.$path.out" 2>/dev/null \
-        | sed -n '/file:function/,$p' | head -60 > "$W/$path.top-inclusive.txt"
+    echo "$path: $total instructions / $done_requests requests = $((${total:-0} / (done_requests > 0 ? done_requests : 1))) per request" | tee -a "$W/summary.txt"
+    callgrind_annotate --inclusive=no "$W/callgrind.$path.out" > "$W/$path.self.txt" 2>/dev/null || true
+    callgrind_annotate --inclusive=yes "$W/callgrind.$path.out" > "$W/$path.inclusive.txt" 2>/dev/null || true
 done
 log "dumps and top-function lists in $W"
 cat "$W/summary.txt"

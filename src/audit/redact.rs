@@ -30,6 +30,32 @@ fn patterns() -> Option<&'static Regex> {
     .as_ref()
 }
 
+/// Lower-case literals, one of which every match of [`patterns`] contains:
+/// `key"` ends every key-named JSON field (`"api_key"`, `"x-api-key"` …),
+/// `token"` every token-named one, `key=`/`token=` the query forms.
+const TRIGGERS: &[&str] = &[
+    "sk-",
+    "bearer",
+    "basic",
+    "aiza",
+    "key\"",
+    "token\"",
+    "\"authorization\"",
+    "\"password\"",
+    "\"secret\"",
+    "\"cookie\"",
+    "key=",
+    "token=",
+];
+
+/// Whether `text` may hold a secret-shaped run. Most bodies hold none, and
+/// this check costs a fraction of the regex, whose `"` alternative would
+/// otherwise start a search at every quote of a JSON body.
+fn may_match(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    TRIGGERS.iter().any(|t| lower.contains(t))
+}
+
 /// Redacts `text`, replacing each of `secrets` and every secret-shaped run.
 pub fn redact(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_owned();
@@ -37,6 +63,9 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
         if secret.len() >= MIN_SECRET_LEN && out.contains(secret) {
             out = out.replace(secret, MASK);
         }
+    }
+    if !may_match(&out) {
+        return out;
     }
     let Some(re) = patterns() else { return out };
     re.replace_all(&out, |caps: &regex::Captures<'_>| {
@@ -69,6 +98,36 @@ mod tests {
         }
         assert!(out.contains(r#""api_key": "[REDACTED]"#), "{out}");
         assert!(out.contains("?key=[REDACTED]&x=1"), "{out}");
+    }
+
+    #[test]
+    fn prefilter_lets_every_pattern_through() {
+        // One sample per alternative of the regex, in odd cases: each must
+        // pass the cheap check, or the regex would never see it.
+        for sample in [
+            "x sk-abcdefghijk",
+            "BeArEr abcdefgh",
+            "BASIC dXNlcjpwYXNz",
+            "AIzaSyABCDEFGHIJKLMNOPQRSTUV",
+            r#"{"API-KEY": "v"}"#,
+            r#"{"X-Api-Key":"v"}"#,
+            r#"{"apikey":"v"}"#,
+            r#"{"Authorization": "v"}"#,
+            r#"{"password":"v"}"#,
+            r#"{"secret":"v"}"#,
+            r#"{"token":"v"}"#,
+            r#"{"Refresh_Token":"v"}"#,
+            r#"{"access_token":"v"}"#,
+            r#"{"cookie":"v"}"#,
+            "/x?KEY=v",
+            "/x?a=1&api_key=v",
+            "/x?token=v",
+            "/x?access_token=v",
+        ] {
+            assert!(may_match(sample), "{sample}");
+            assert_ne!(redact(sample, &[]), sample, "{sample}");
+        }
+        assert!(!may_match(r#"{"model":"m","max_tokens":64,"stream":true}"#));
     }
 
     #[test]

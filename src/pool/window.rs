@@ -30,13 +30,21 @@ impl Window {
     }
 
     pub fn add(&mut self, id: u64, now: Instant, weight: u64) {
+        // Expire here too: a credential without rpm/tpm never asks for its
+        // sum, and its window would otherwise grow by an entry per request
+        // forever (memory, and a longer search in `settle`).
+        self.expire(now);
         self.entries.push_back((id, now, weight));
         self.sum += weight;
     }
 
     /// Replaces the weight of entry `id` (an estimate settled by real usage).
+    /// An entry that has already left the window is not counted any more.
     pub fn settle(&mut self, id: u64, weight: u64) {
-        if let Some(entry) = self.entries.iter_mut().find(|e| e.0 == id) {
+        // Ids are taken under the pool's lock in the order entries are
+        // pushed, so the window is sorted by id.
+        if let Ok(i) = self.entries.binary_search_by_key(&id, |e| e.0) {
+            let entry = &mut self.entries[i];
             self.sum = self.sum - entry.2 + weight;
             entry.2 = weight;
         }
@@ -78,5 +86,20 @@ mod tests {
         );
         assert_eq!(w.sum(t0 + Duration::from_secs(61)), 50);
         assert_eq!(w.sum(t0 + Duration::from_secs(91)), 0);
+    }
+
+    #[test]
+    fn stays_bounded_without_being_asked_for_its_sum() {
+        let t0 = Instant::now();
+        let mut w = Window::default();
+        // Two minutes of 100 requests a second, never summed (no limits).
+        for id in 0..12_000u64 {
+            w.add(id, t0 + Duration::from_millis(id * 10), 1);
+        }
+        assert!(w.entries.len() <= 6_001, "{}", w.entries.len());
+        w.settle(11_999, 7);
+        w.settle(3, 100); // long gone: ignored
+        let now = t0 + Duration::from_millis(11_999 * 10);
+        assert_eq!(w.sum(now), w.entries.len() as u64 - 1 + 7);
     }
 }

@@ -1,0 +1,69 @@
+//! MB/s of upstream SSE turned into the client's protocol, as the gateway
+//! does it: parse (`switchyard::sse::SseParser`), convert
+//! (`switchyard::convert::stream_converter`), serialise each client event.
+//! The same-protocol case is the pass-through converter, for reference.
+//!
+//! `cargo bench -p loadgen --bench convert`
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use switchyard::convert::{stream_converter, Protocol, StreamContext};
+use switchyard::sse::SseParser;
+
+/// A 200-delta stream in `from`'s protocol, split in one chunk per event as
+/// an upstream flushes it.
+fn upstream(from: Protocol) -> Vec<bytes::Bytes> {
+    match from {
+        Protocol::OpenAiChat => loadgen::upstream::chat_sse(200),
+        _ => loadgen::upstream::messages_sse(200),
+    }
+}
+
+fn convert_all(from: Protocol, to: Protocol, chunks: &[bytes::Bytes]) -> usize {
+    let mut parser = SseParser::new();
+    let ctx = StreamContext {
+        model: "bench".into(),
+        estimated_input_tokens: 25,
+        include_usage: true,
+    };
+    let mut conv = stream_converter(from, to, ctx);
+    let mut out = 0;
+    for chunk in chunks {
+        for ev in parser.push(chunk) {
+            for e in conv.push(&ev) {
+                out += e.to_bytes().len();
+            }
+        }
+    }
+    for e in conv.finish() {
+        out += e.to_bytes().len();
+    }
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sse_convert");
+    let pairs = [
+        (Protocol::OpenAiChat, Protocol::AnthropicMessages),
+        (Protocol::AnthropicMessages, Protocol::OpenAiChat),
+        (Protocol::OpenAiChat, Protocol::OpenAiResponses),
+        (Protocol::AnthropicMessages, Protocol::OpenAiResponses),
+        (Protocol::OpenAiChat, Protocol::OpenAiChat),
+        (Protocol::AnthropicMessages, Protocol::AnthropicMessages),
+    ];
+    for (from, to) in pairs {
+        let chunks = upstream(from);
+        let bytes: usize = chunks.iter().map(|c| c.len()).sum();
+        // Guard against benchmarking a converter that drops everything.
+        assert!(convert_all(from, to, &chunks) > 0);
+        g.throughput(Throughput::Bytes(bytes as u64));
+        g.bench_with_input(
+            BenchmarkId::from_parameter(format!("{}->{}", from.name(), to.name())),
+            &chunks,
+            |b, chunks| b.iter(|| convert_all(from, to, chunks)),
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

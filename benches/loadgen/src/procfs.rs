@@ -1,0 +1,119 @@
+//! What other processes cost: CPU time from `/proc/<pid>/stat`, resident
+//! memory from `/proc/<pid>/status`, and the whole machine's busy time from
+//! `/proc/stat` (so a run can say how much CPU *other* processes took while
+//! it measured — on a shared 2-core machine that is the noise floor).
+
+use std::fs;
+
+/// Clock ticks per second, for the jiffies in `/proc`.
+fn ticks_per_sec() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+/// utime + stime of one process (all its threads), in seconds; 0 when it is
+/// gone.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The command name may hold spaces and parentheses: fields start after
+    // the last ')'. utime and stime are fields 14 and 15 (1-based), i.e.
+    // the 12th and 13th after the name.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let jiffies: u64 = fields
+        .get(11..13)
+        .map(|f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum())
+        .unwrap_or(0);
+    jiffies as f64 / ticks_per_sec()
+}
+
+/// Sum of [`cpu_seconds`] over `pids`.
+pub fn cpu_seconds_all(pids: &[u32]) -> f64 {
+    pids.iter().map(|&p| cpu_seconds(p)).sum()
+}
+
+/// Resident set size of one process in bytes (VmRSS); 0 when it is gone.
+pub fn rss_bytes(pid: u32) -> u64 {
+    let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return 0;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Sum of [`rss_bytes`] over `pids`.
+pub fn rss_bytes_all(pids: &[u32]) -> u64 {
+    pids.iter().map(|&p| rss_bytes(p)).sum()
+}
+
+/// Busy seconds of the whole machine (all CPUs, everything but idle and
+/// iowait) since boot.
+pub fn machine_busy_seconds() -> f64 {
+    let Ok(stat) = fs::read_to_string("/proc/stat") else {
+        return 0.0;
+    };
+    let Some(cpu) = stat.lines().next().and_then(|l| l.strip_prefix("cpu ")) else {
+        return 0.0;
+    };
+    let v: Vec<u64> = cpu
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let busy: u64 = v
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4 && *i < 8)
+        .map(|(_, x)| *x)
+        .sum();
+    busy as f64 / ticks_per_sec()
+}
+
+/// The 1-minute load average.
+pub fn loadavg() -> f64 {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
+}
+
+/// Number of CPUs in the machine (not this process's affinity mask).
+pub fn cpus() -> usize {
+    fs::read_to_string("/proc/stat")
+        .map(|s| {
+            s.lines()
+                .filter(|l| {
+                    l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit)
+                })
+                .count()
+        })
+        .unwrap_or(1)
+        .max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_process() {
+        let me = std::process::id();
+        assert!(rss_bytes(me) > 0);
+        assert!(cpu_seconds(me) >= 0.0);
+        assert_eq!(rss_bytes(u32::MAX), 0);
+        assert!(machine_busy_seconds() > 0.0);
+    }
+}

@@ -1,0 +1,408 @@
+//! Turns the runs' JSON lines (one per `loadgen` invocation) into the
+//! markdown report — figures per path, ratios against every peer, pass/fail
+//! per target — and the results JSON.
+//!
+//! Paths are table rows (`--label`), measurements are scenarios:
+//! `json_c1`, `json_c16`, `sse`, `newhost`, `hold`, `rss_idle`,
+//! `rss_after`. A missing run prints `–`, never a made-up number.
+
+use std::fmt::Write as _;
+
+use serde_json::{json, Value};
+
+/// The paths, in table order, with what they are.
+pub const PATHS: &[(&str, &str)] = &[
+    ("direct", "direct: client → upstream, plain HTTP"),
+    (
+        "sy_intercept",
+        "switchyard intercept: CONNECT + TLS, keep-alive",
+    ),
+    ("sy_gateway", "switchyard gateway: base URL, pass-through"),
+    (
+        "sy_convert",
+        "switchyard gateway: Messages → Chat conversion",
+    ),
+    (
+        "nginx_tls",
+        "nginx: TLS reverse proxy, 2 workers, no access log",
+    ),
+    ("mitmdump", "mitmdump: CONNECT + TLS, streaming addon"),
+    ("litellm_gateway", "LiteLLM proxy: base URL, pass-through"),
+    (
+        "litellm_convert",
+        "LiteLLM proxy: Messages → Chat conversion",
+    ),
+];
+
+/// switchyard's paths and the peers each is compared with.
+const PAIRS: &[(&str, &[&str])] = &[
+    (
+        "sy_intercept",
+        &["nginx_tls", "mitmdump", "litellm_gateway"],
+    ),
+    ("sy_gateway", &["nginx_tls", "mitmdump", "litellm_gateway"]),
+    ("sy_convert", &["nginx_tls", "mitmdump", "litellm_convert"]),
+];
+
+/// All runs, looked up by label and scenario.
+pub struct Runs {
+    runs: Vec<Value>,
+}
+
+impl Runs {
+    /// Parses JSON lines; lines that are not JSON objects are skipped.
+    pub fn parse(text: &str) -> Runs {
+        Runs {
+            runs: text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(Value::is_object)
+                .collect(),
+        }
+    }
+
+    fn run(&self, label: &str, scenario: &str) -> Option<&Value> {
+        // The last run wins if a scenario was repeated.
+        self.runs
+            .iter()
+            .rev()
+            .find(|r| r["label"] == label && r["scenario"] == scenario)
+    }
+
+    /// A number at a JSON pointer in one run.
+    /// A load run that completed no request (a broken path) has no
+    /// figures but its error count: zeros would read as "infinitely fast".
+    pub fn num(&self, label: &str, scenario: &str, pointer: &str) -> Option<f64> {
+        let run = self.run(label, scenario)?;
+        if run["kind"] == "load" && run["requests"] == 0 && pointer != "/errors" {
+            return None;
+        }
+        run.pointer(pointer)?.as_f64()
+    }
+
+    /// Latency over direct's, same scenario and metric.
+    fn added(&self, label: &str, scenario: &str, pointer: &str) -> Option<f64> {
+        Some(self.num(label, scenario, pointer)? - self.num("direct", scenario, pointer)?)
+    }
+}
+
+fn f(v: Option<f64>, decimals: usize) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.decimals$}"),
+        _ => "–".into(),
+    }
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b != 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+fn fx(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.2}×"),
+        _ => "–".into(),
+    }
+}
+
+/// One target: what it checks and whether it held.
+struct Target {
+    name: &'static str,
+    measured: String,
+    pass: Option<bool>,
+}
+
+fn targets(r: &Runs) -> Vec<Target> {
+    let mut out = Vec::new();
+    let mut add = |name, measured: String, pass: Option<bool>| {
+        out.push(Target {
+            name,
+            measured,
+            pass,
+        })
+    };
+    let rps = |l| r.num(l, "json_c16", "/rps");
+    let vs_mitm = ratio(rps("sy_intercept"), rps("mitmdump"));
+    add(
+        "intercepted req/s (c=16) ≥ 30× mitmdump",
+        fx(vs_mitm),
+        vs_mitm.map(|x| x >= 30.0),
+    );
+    let vs_nginx = ratio(rps("sy_intercept"), rps("nginx_tls"));
+    add(
+        "intercepted req/s (c=16) ≥ 0.8× nginx TLS",
+        fx(vs_nginx),
+        vs_nginx.map(|x| x >= 0.8),
+    );
+    let p50 = r.added("sy_intercept", "json_c1", "/latency/p50_ms");
+    add(
+        "intercept added latency p50 (c=1) ≤ 0.1 ms",
+        format!("{} ms", f(p50, 3)),
+        p50.map(|x| x <= 0.1),
+    );
+    let p99 = r.added("sy_intercept", "json_c1", "/latency/p99_ms");
+    add(
+        "intercept added latency p99 (c=1) ≤ 0.5 ms",
+        format!("{} ms", f(p99, 3)),
+        p99.map(|x| x <= 0.5),
+    );
+    let ttfe = r.added("sy_intercept", "sse", "/ttfe/p50_ms");
+    add(
+        "SSE first-event overhead p50 (intercept) ≤ 0.2 ms",
+        format!("{} ms", f(ttfe, 3)),
+        ttfe.map(|x| x <= 0.2),
+    );
+    // No buffering: upstream events reach the client in as many separate
+    // bursts as on the direct path. A buffering proxy collapses a stream
+    // into one or two; scheduling noise on a loaded machine merges a few
+    // (a frame delayed past the next one's arrival), hence 80%.
+    let bursts = |l| r.num(l, "sse", "/bursts_per_stream");
+    let unbuffered = match (
+        bursts("sy_intercept"),
+        bursts("sy_gateway"),
+        bursts("direct"),
+    ) {
+        (Some(i), Some(g), Some(d)) => Some(i >= 0.8 * d && g >= 0.8 * d),
+        _ => None,
+    };
+    add(
+        "SSE zero buffering (bursts per stream ≥ 80% of direct)",
+        format!(
+            "direct {} / intercept {} / gateway {}",
+            f(bursts("direct"), 1),
+            f(bursts("sy_intercept"), 1),
+            f(bursts("sy_gateway"), 1)
+        ),
+        unbuffered,
+    );
+    let conv = r.added("sy_convert", "json_c1", "/latency/p50_ms");
+    add(
+        "conversion added latency p50 (c=1) ≤ 0.3 ms",
+        format!("{} ms", f(conv, 3)),
+        conv.map(|x| x <= 0.3),
+    );
+    let lite = r.added("litellm_convert", "json_c1", "/latency/p50_ms");
+    // A switchyard overhead below the clock's resolution counts as 1 µs.
+    let better = ratio(lite, conv.map(|c| c.max(0.001)));
+    add(
+        "conversion added latency ≥ 50× better than LiteLLM's",
+        fx(better),
+        better.map(|x| x >= 50.0),
+    );
+    let new_host = r.num("sy_intercept", "newhost", "/new_tls_ready/p50_ms");
+    add(
+        "first CONNECT to a new host (mint + handshake) p50 ≤ 5 ms",
+        format!("{} ms", f(new_host, 2)),
+        new_host.map(|x| x <= 5.0),
+    );
+    let idle = r.num("sy_intercept", "rss_idle", "/rss_mb");
+    add(
+        "RSS idle ≤ 30 MB",
+        format!("{} MB", f(idle, 1)),
+        idle.map(|x| x <= 30.0),
+    );
+    let held = r.num("sy_intercept", "hold", "/rss_open_mb");
+    let opened = r.num("sy_intercept", "hold", "/opened");
+    let asked = r.num("sy_intercept", "hold", "/streams");
+    add(
+        "RSS with 1,000 open streams ≤ 150 MB",
+        format!(
+            "{} MB ({} of {} open)",
+            f(held, 1),
+            f(opened, 0),
+            f(asked, 0)
+        ),
+        match (held, opened, asked) {
+            (Some(h), Some(o), Some(a)) => Some(h <= 150.0 && o >= a),
+            _ => None,
+        },
+    );
+    out
+}
+
+/// The markdown report. `meta` is free-form context (machine, contention,
+/// settings) from the bench script.
+pub fn markdown(r: &Runs, meta: &Value) -> String {
+    let mut s = String::new();
+    let present: Vec<&(&str, &str)> = PATHS
+        .iter()
+        .filter(|(l, _)| r.runs.iter().any(|x| x["label"] == *l))
+        .collect();
+    let _ = writeln!(s, "### Throughput and latency (1 KB JSON answers)\n");
+    let _ = writeln!(
+        s,
+        "| path | req/s c=1 | req/s c=16 | proxy CPU µs/req c=16 | p50 ms c=1 | p99 ms c=1 | added p50 ms | added p99 ms | p50 ms c=16 | p99 ms c=16 | errors | other CPU c=16 |"
+    );
+    let _ = writeln!(
+        s,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for (l, _) in &present {
+        let n = |sc, p| r.num(l, sc, p);
+        let errors =
+            n("json_c1", "/errors").unwrap_or(0.0) + n("json_c16", "/errors").unwrap_or(0.0);
+        let _ = writeln!(
+            s,
+            "| {l} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            f(n("json_c1", "/rps"), 0),
+            f(n("json_c16", "/rps"), 0),
+            f(n("json_c16", "/proxy_cpu_us_per_req"), 1),
+            f(n("json_c1", "/latency/p50_ms"), 3),
+            f(n("json_c1", "/latency/p99_ms"), 3),
+            f(r.added(l, "json_c1", "/latency/p50_ms"), 3),
+            f(r.added(l, "json_c1", "/latency/p99_ms"), 3),
+            f(n("json_c16", "/latency/p50_ms"), 3),
+            f(n("json_c16", "/latency/p99_ms"), 3),
+            errors,
+            n("json_c16", "/other_cpu_share")
+                .map_or("–".into(), |x| format!("{:.0}%", x * 100.0)),
+        );
+    }
+    let _ = writeln!(s, "\n### SSE streams\n");
+    let _ = writeln!(
+        s,
+        "| path | first event p50 ms | added p50 ms | first event p99 ms | gap mean ms | added gap ms | gap p99 ms | bursts/stream |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (l, _) in &present {
+        if r.run(l, "sse").is_none() {
+            continue;
+        }
+        let n = |p| r.num(l, "sse", p);
+        let _ = writeln!(
+            s,
+            "| {l} | {} | {} | {} | {} | {} | {} | {} |",
+            f(n("/ttfe/p50_ms"), 3),
+            f(r.added(l, "sse", "/ttfe/p50_ms"), 3),
+            f(n("/ttfe/p99_ms"), 3),
+            f(n("/gap/mean_ms"), 3),
+            f(r.added(l, "sse", "/gap/mean_ms"), 3),
+            f(n("/gap/p99_ms"), 3),
+            f(n("/bursts_per_stream"), 1),
+        );
+    }
+    let _ = writeln!(s, "\n### switchyard against every peer\n");
+    let _ = writeln!(
+        s,
+        "Ratios > 1 favour switchyard: req/s = switchyard ÷ peer; CPU/req, added p50 and added first-event = peer ÷ switchyard.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| switchyard path | peer | req/s c=16 | req/s c=1 | CPU per request | added p50 c=1 | added first event |"
+    );
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|");
+    for (sy, peers) in PAIRS {
+        for peer in *peers {
+            if r.run(sy, "json_c16").is_none() || r.run(peer, "json_c16").is_none() {
+                continue;
+            }
+            let floor = |v: Option<f64>| v.map(|x| x.max(0.001));
+            let _ = writeln!(
+                s,
+                "| {sy} | {peer} | {} | {} | {} | {} | {} |",
+                fx(ratio(
+                    r.num(sy, "json_c16", "/rps"),
+                    r.num(peer, "json_c16", "/rps")
+                )),
+                fx(ratio(
+                    r.num(sy, "json_c1", "/rps"),
+                    r.num(peer, "json_c1", "/rps")
+                )),
+                fx(ratio(
+                    r.num(peer, "json_c16", "/proxy_cpu_us_per_req"),
+                    r.num(sy, "json_c16", "/proxy_cpu_us_per_req")
+                )),
+                fx(ratio(
+                    r.added(peer, "json_c1", "/latency/p50_ms"),
+                    floor(r.added(sy, "json_c1", "/latency/p50_ms"))
+                )),
+                fx(ratio(
+                    r.added(peer, "sse", "/ttfe/p50_ms"),
+                    floor(r.added(sy, "sse", "/ttfe/p50_ms"))
+                )),
+            );
+        }
+    }
+    let _ = writeln!(s, "\n### New hosts and memory\n");
+    let _ = writeln!(
+        s,
+        "| path | new host: CONNECT+TLS p50 / p99 ms | proxy CPU ms per new host | warm host p50 ms | RSS idle MB | RSS after load MB | RSS with N open streams MB |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
+    for (l, _) in &present {
+        let n = |sc, p| r.num(l, sc, p);
+        let hold = match (n("hold", "/rss_open_mb"), n("hold", "/opened")) {
+            (Some(m), Some(o)) => format!("{m:.1} (N={o:.0})"),
+            _ => "–".into(),
+        };
+        if n("rss_idle", "/rss_mb").is_none() && n("newhost", "/count").is_none() {
+            continue;
+        }
+        let _ = writeln!(
+            s,
+            "| {l} | {} / {} | {} | {} | {} | {} | {hold} |",
+            f(n("newhost", "/new_tls_ready/p50_ms"), 2),
+            f(n("newhost", "/new_tls_ready/p99_ms"), 2),
+            f(n("newhost", "/proxy_cpu_ms_per_new_host"), 2),
+            f(n("newhost", "/warm_tls_ready/p50_ms"), 2),
+            f(n("rss_idle", "/rss_mb"), 1),
+            f(n("rss_after", "/rss_mb"), 1),
+        );
+    }
+    let _ = writeln!(s, "\n### Targets (reported, not asserted)\n");
+    let _ = writeln!(s, "| target | measured | result |");
+    let _ = writeln!(s, "|---|---|---|");
+    for t in targets(r) {
+        let verdict = match t.pass {
+            Some(true) => "PASS",
+            Some(false) => "FAIL",
+            None => "n/a",
+        };
+        let _ = writeln!(s, "| {} | {} | {verdict} |", t.name, t.measured);
+    }
+    let _ = writeln!(s, "\n### Paths\n");
+    for (l, what) in &present {
+        let _ = writeln!(s, "- `{l}`: {what}");
+    }
+    if let Some(text) = meta.get("contention").and_then(Value::as_str) {
+        let _ = writeln!(
+            s,
+            "\n### Machine and contention\n\n```\n{}\n```",
+            text.trim_end()
+        );
+    }
+    s
+}
+
+/// The results file: context, every run as measured, and the targets.
+pub fn results_json(r: &Runs, meta: &Value) -> Value {
+    let targets: Vec<Value> = targets(r)
+        .into_iter()
+        .map(|t| json!({"target": t.name, "measured": t.measured, "pass": t.pass}))
+        .collect();
+    json!({ "meta": meta, "runs": r.runs, "targets": targets })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_runs_are_dashes_and_added_latency_is_against_direct() {
+        let r = Runs::parse(
+            r#"{"label":"direct","scenario":"json_c1","rps":1000,"latency":{"p50_ms":0.1,"p99_ms":0.2}}
+not json
+{"label":"sy_intercept","scenario":"json_c1","rps":800,"latency":{"p50_ms":0.15,"p99_ms":0.5}}"#,
+        );
+        let added = r
+            .added("sy_intercept", "json_c1", "/latency/p50_ms")
+            .unwrap();
+        assert!((added - 0.05).abs() < 1e-9);
+        let md = markdown(&r, &json!({}));
+        assert!(md.contains("| sy_intercept | 800 | – |"), "{md}");
+        assert!(md.contains("| intercept added latency p50 (c=1) ≤ 0.1 ms | 0.050 ms | PASS |"));
+        assert!(md.contains("| intercepted req/s (c=16) ≥ 30× mitmdump | – | n/a |"));
+    }
+}

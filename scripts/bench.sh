@@ -1,0 +1,400 @@
+#!/usr/bin/env bash
+# One-command benchmark: switchyard against direct, nginx, mitmdump and
+# LiteLLM, same load client (benches/loadgen), same fast fake upstream.
+#
+#   scripts/bench.sh                 # full run (~4 minutes of measuring)
+#   scripts/bench.sh --quick         # short windows, fewer hosts/streams (~1.5 min)
+#   scripts/bench.sh --peers nginx   # only some peers (nginx,mitmdump,litellm; "" = none)
+#
+# Flags: --quick, --duration SECS (measured seconds per run), --no-pin,
+# --no-install (use what is there), --peers LIST, --no-switchyard (peers
+# only, to debug a peer), --out DIR (default target/bench). Writes DIR/results.md and DIR/results.json; prints the table.
+#
+# Pinning (default): the proxy under test runs alone on CPU 1; the load
+# client and the upstream share CPU 0. On a 2-core machine that is the only
+# honest split: every figure is "what one core of proxy does". Other
+# processes on the machine are not ours to stop: the report records the
+# load average, the busiest processes, and per run the share of CPU they
+# took while we measured.
+#
+# On-demand only: not part of scripts/test.sh or CI.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+
+QUICK=0
+DURATION=""
+PIN=1
+INSTALL=1
+PEERS="nginx,mitmdump,litellm"
+SWITCHYARD=1
+OUT="$ROOT/target/bench"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) QUICK=1 ;;
+        --duration) DURATION="$2"; shift ;;
+        --no-pin) PIN=0 ;;
+        --no-install) INSTALL=0 ;;
+        --peers) PEERS="$2"; shift ;;
+        --no-switchyard) SWITCHYARD=0 ;;
+        --out) OUT="$2"; shift ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        *) echo "bench.sh: unknown flag $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+if [ "$QUICK" = 1 ]; then
+    DURATION="${DURATION:-2}"; WARMUP=0.5; NEWHOSTS=20; STREAMS=1000; MITM_NEWHOSTS=10
+else
+    DURATION="${DURATION:-5}"; WARMUP=1; NEWHOSTS=100; STREAMS=1000; MITM_NEWHOSTS=30
+fi
+# Upstream SSE shape: 20 text deltas, 5 ms apart.
+SSE_EVENTS=20
+SSE_GAP_MS=5
+
+has_peer() { case ",$PEERS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
+mkdir -p "$OUT"
+WORK="$(mktemp -d "$OUT/run.XXXXXX")"
+RUNS="$WORK/runs.jsonl"
+: > "$RUNS"
+VENV="$ROOT/target/bench/venv"
+BIN="$ROOT/target/release"
+PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        # Each service runs in its own process group (setsid): end the group,
+        # so workers and children (nginx, LiteLLM) go too.
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL -- "-$pid" 2>/dev/null || true
+    done
+    PIDS=()
+}
+trap cleanup EXIT INT TERM
+
+log() { echo "bench: $*" >&2; }
+
+pin() { # pin CPU -- command...: run on one CPU when pinning
+    local cpu="$1"; shift
+    if [ "$PIN" = 1 ] && [ "$(nproc --all)" -ge 2 ]; then taskset -c "$cpu" "$@"; else "$@"; fi
+}
+
+start() { # start NAME CPU command...: background, own process group; sets LAST_PID
+    local name="$1" cpu="$2"; shift 2
+    if [ "$PIN" = 1 ] && [ "$(nproc --all)" -ge 2 ]; then
+        setsid taskset -c "$cpu" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
+    else
+        setsid "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
+    fi
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+stop() { # stop PID: end one service's process group and wait for it
+    local pid="$1" keep=() p
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
+wait_line() { # wait_line FILE PATTERN SECS: print the first matching line
+    local file="$1" pattern="$2" secs="$3" i
+    for i in $(seq 1 $((secs * 10))); do
+        if grep -m1 "$pattern" "$file" 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    log "timed out waiting for '$pattern' in $file"; tail -20 "${file%.out}.err" >&2 || true
+    return 1
+}
+
+wait_port() { # wait_port PORT SECS
+    local i
+    for i in $(seq 1 $(($2 * 10))); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    log "timed out waiting for port $1"; return 1
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+group_pids() { # the service's pid and its descendants, as --pid flags
+    local pid="$1" all="$1" kids
+    kids="$(pgrep -g "$pid" 2>/dev/null || true)"
+    for k in $kids; do [ "$k" = "$pid" ] || all="$all $k"; done
+    for p in $all; do printf -- '--pid %s ' "$p"; done
+}
+
+lg() { # lg ARGS...: run the load client on the client's CPU, append its result
+    local line
+    if line="$(pin 0 "$BIN/loadgen" "$@")"; then
+        echo "$line" >> "$RUNS"
+        log "  $(echo "$line" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["label"], r["scenario"], {k: (round(v,3) if isinstance(v,float) else v) for k,v in r.items() if k in ("rps","errors","opened","rss_mb","rss_open_mb")}, (r.get("new_tls_ready") or {}).get("p50_ms",""), (r.get("latency") or {}).get("p50_ms",""), r.get("first_error") or "")')"
+    else
+        log "  loadgen $1 failed: $*"
+    fi
+}
+
+# The standard set for one path: JSON at c=1 and c=16, one SSE run.
+measure_path() { # measure_path LABEL PIDFLAGS TARGET-ARGS...
+    local label="$1" pids="$2"; shift 2
+    log "measuring $label"
+    # shellcheck disable=SC2086
+    lg load --label "$label" --scenario json_c1 -c 1 -d "$DURATION" --warmup "$WARMUP" $pids --aux-pid "$UP_PID" "$@"
+    # shellcheck disable=SC2086
+    lg load --label "$label" --scenario json_c16 -c 16 -d "$DURATION" --warmup "$WARMUP" $pids --aux-pid "$UP_PID" "$@"
+    # shellcheck disable=SC2086
+    lg load --label "$label" --scenario sse -c 1 -d "$DURATION" --warmup "$WARMUP" --stream --sse-gap-ms "$SSE_GAP_MS" $pids --aux-pid "$UP_PID" "$@"
+}
+
+snapshot() { # machine state, for the report's contention block
+    echo "== $1: $(date -u +%FT%TZ)"
+    echo "cpus: $(nproc --all); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "busiest processes (%CPU over their lifetime, pid, command):"
+    ps -eo pcpu=,pid=,comm= --sort=-pcpu | head -8 | sed 's/^/  /'
+}
+
+# ---------------------------------------------------------------- build
+log "building release binaries (switchyard, loadgen, bench-upstream, bench-report)"
+cargo build --release --quiet --bin switchyard -p loadgen --bins
+
+# ---------------------------------------------------------------- peers
+if [ "$INSTALL" = 1 ]; then
+    if has_peer nginx && ! command -v nginx >/dev/null; then
+        log "installing nginx and openssl (Debian packages)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx openssl >/dev/null
+    fi
+    if { has_peer mitmdump || has_peer litellm; } && [ ! -x "$VENV/bin/python" ]; then
+        log "creating $VENV"
+        python3 -m venv "$VENV"
+    fi
+    if has_peer mitmdump && [ ! -x "$VENV/bin/mitmdump" ]; then
+        log "installing mitmproxy into $VENV"
+        "$VENV/bin/pip" install -q mitmproxy
+    fi
+    if has_peer litellm && [ ! -x "$VENV/bin/litellm" ]; then
+        log "installing litellm[proxy] into $VENV"
+        "$VENV/bin/pip" install -q 'litellm[proxy]'
+    fi
+fi
+
+CONTENTION="$(snapshot start)"
+log "machine at start:"; echo "$CONTENTION" >&2
+
+# ---------------------------------------------------------------- upstream
+start upstream 0 "$BIN/bench-upstream" --listen 127.0.0.1:0 --events "$SSE_EVENTS" --gap-ms "$SSE_GAP_MS"
+UP_PID=$LAST_PID
+UP_ADDR="$(wait_line "$WORK/upstream.out" "listening on" 10 | sed 's|.*http://||')"
+log "upstream on $UP_ADDR"
+
+# ---------------------------------------------------------------- direct
+measure_path direct "" --addr "$UP_ADDR"
+
+# ---------------------------------------------------------------- switchyard
+AUDIT_LINES=0
+if [ "$SWITCHYARD" = 1 ]; then
+SY_STATE="$WORK/sy-state"
+mkdir -p "$SY_STATE"
+cat > "$WORK/switchyard.toml" <<EOF
+listen = "127.0.0.1:0"
+
+[intercept]
+hosts = ["*.bench.test"]
+
+# Pass-through for both doors: Chat Completions to an openai provider that
+# also serves every intercepted *.bench.test host.
+[providers.openai]
+kind = "openai"
+base_url = "http://$UP_ADDR/v1"
+hosts = ["*.bench.test"]
+
+[providers.anthropic]
+kind = "anthropic"
+base_url = "http://$UP_ADDR"
+
+# Conversion: Messages requests for claude-* go to a Chat-only provider.
+[providers.chatonly]
+kind = "openai_chat"
+base_url = "http://$UP_ADDR/v1"
+
+[[routes]]
+protocol = "anthropic_messages"
+model = "claude-*"
+provider = "chatonly"
+
+[audit]
+path = "$WORK/audit.jsonl"
+EOF
+SWITCHYARD_STATE_DIR="$SY_STATE" start switchyard 1 "$BIN/switchyard" run --config "$WORK/switchyard.toml"
+SY_PID=$LAST_PID
+SY_ADDR="$(wait_line "$WORK/switchyard.out" "listening on" 30 | sed 's|.*http://||')"
+SY_CA="$SY_STATE/ca/ca.pem"
+log "switchyard on $SY_ADDR (pid $SY_PID)"
+sleep 1
+lg rss --label sy_intercept --scenario rss_idle --pid "$SY_PID"
+
+measure_path sy_intercept "--pid $SY_PID" --addr "$SY_ADDR" --via connect --host api.bench.test --ca "$SY_CA"
+measure_path sy_gateway "--pid $SY_PID" --addr "$SY_ADDR"
+measure_path sy_convert "--pid $SY_PID" --addr "$SY_ADDR" --api messages
+log "switchyard: $NEWHOSTS new hosts, then $STREAMS open streams"
+lg newhost --label sy_intercept --scenario newhost --count "$NEWHOSTS" --pid "$SY_PID" \
+    --addr "$SY_ADDR" --via connect --ca "$SY_CA"
+lg hold --label sy_intercept --scenario hold --streams "$STREAMS" --pid "$SY_PID" \
+    --addr "$SY_ADDR" --via connect --host api.bench.test --ca "$SY_CA"
+sleep 1
+lg rss --label sy_intercept --scenario rss_after --pid "$SY_PID"
+AUDIT_LINES="$(wc -l < "$WORK/audit.jsonl" 2>/dev/null || echo 0)"
+stop "$SY_PID"
+fi
+
+# ---------------------------------------------------------------- nginx
+if has_peer nginx && command -v nginx >/dev/null; then
+    NG="$WORK/nginx"
+    mkdir -p "$NG"
+    # A throw-away CA and an ECDSA P-256 leaf, as switchyard's (a
+    # self-signed certificate would be a CA used as an end entity, which
+    # rustls rightly refuses).
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj "/CN=bench nginx CA" -keyout "$NG/ca.key" -out "$NG/ca.pem" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+        -keyout "$NG/key.pem" -out "$NG/leaf.csr" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n' > "$NG/ext.cnf"
+    openssl x509 -req -in "$NG/leaf.csr" -CA "$NG/ca.pem" -CAkey "$NG/ca.key" -CAcreateserial \
+        -days 2 -extfile "$NG/ext.cnf" -out "$NG/cert.pem" 2>/dev/null
+    NG_PORT="$(free_port)"
+    cat > "$NG/nginx.conf" <<EOF
+daemon off;
+worker_processes 2;
+pid $NG/nginx.pid;
+error_log $NG/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $NG/body;
+    proxy_temp_path $NG/proxy;
+    fastcgi_temp_path $NG/fastcgi;
+    uwsgi_temp_path $NG/uwsgi;
+    scgi_temp_path $NG/scgi;
+    upstream fake { server $UP_ADDR; keepalive 64; }
+    server {
+        listen 127.0.0.1:$NG_PORT ssl;
+        ssl_certificate $NG/cert.pem;
+        ssl_certificate_key $NG/key.pem;
+        location / {
+            proxy_pass http://fake;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }
+    }
+}
+EOF
+    start nginx 1 nginx -c "$NG/nginx.conf" -e "$NG/error.log"
+    NG_PID=$LAST_PID
+    wait_port "$NG_PORT" 10
+    sleep 0.5
+    NG_PIDS="$(group_pids "$NG_PID")"
+    # shellcheck disable=SC2086
+    lg rss --label nginx_tls --scenario rss_idle $NG_PIDS
+    measure_path nginx_tls "$NG_PIDS" --addr "127.0.0.1:$NG_PORT" --via tls --host localhost --ca "$NG/ca.pem"
+    # shellcheck disable=SC2086
+    lg hold --label nginx_tls --scenario hold --streams "$STREAMS" $NG_PIDS \
+        --addr "127.0.0.1:$NG_PORT" --via tls --host localhost --ca "$NG/ca.pem"
+    stop "$NG_PID"
+fi
+
+# ---------------------------------------------------------------- mitmdump
+if has_peer mitmdump && [ -x "$VENV/bin/mitmdump" ]; then
+    MITM="$WORK/mitm"
+    mkdir -p "$MITM"
+    cat > "$MITM/addon.py" <<EOF
+# Sends every intercepted request to the bench upstream, streaming answers
+# (mitmproxy buffers bodies otherwise).
+UP_HOST, UP_PORT = "${UP_ADDR%:*}", ${UP_ADDR##*:}
+
+def request(flow):
+    flow.request.scheme = "http"
+    flow.request.host = UP_HOST
+    flow.request.port = UP_PORT
+
+def responseheaders(flow):
+    flow.response.stream = True
+EOF
+    MITM_PORT="$(free_port)"
+    start mitmdump 1 "$VENV/bin/mitmdump" -q --listen-host 127.0.0.1 --listen-port "$MITM_PORT" \
+        --set confdir="$MITM" --set connection_strategy=lazy -s "$MITM/addon.py"
+    MITM_PID=$LAST_PID
+    wait_port "$MITM_PORT" 60
+    for _ in $(seq 1 100); do [ -s "$MITM/mitmproxy-ca-cert.pem" ] && break; sleep 0.1; done
+    sleep 0.5
+    lg rss --label mitmdump --scenario rss_idle --pid "$MITM_PID"
+    measure_path mitmdump "--pid $MITM_PID" --addr "127.0.0.1:$MITM_PORT" --via connect --host api.bench.test --ca "$MITM/mitmproxy-ca-cert.pem"
+    lg newhost --label mitmdump --scenario newhost --count "$MITM_NEWHOSTS" --pid "$MITM_PID" \
+        --addr "127.0.0.1:$MITM_PORT" --via connect --ca "$MITM/mitmproxy-ca-cert.pem"
+    stop "$MITM_PID"
+fi
+
+# ---------------------------------------------------------------- LiteLLM
+if has_peer litellm && [ -x "$VENV/bin/litellm" ]; then
+    LL="$WORK/litellm"
+    mkdir -p "$LL"
+    cat > "$LL/config.yaml" <<EOF
+model_list:
+  - model_name: gpt-bench
+    litellm_params:
+      model: openai/gpt-bench
+      api_base: http://$UP_ADDR/v1
+      api_key: sk-bench
+  # Messages requests for claude-bench are converted to Chat Completions:
+  # hosted_vllm is LiteLLM's Chat-only OpenAI-compatible provider, as
+  # switchyard's openai_chat (with openai/, LiteLLM would call /responses).
+  - model_name: claude-bench
+    litellm_params:
+      model: hosted_vllm/gpt-bench
+      api_base: http://$UP_ADDR/v1
+      api_key: sk-bench
+litellm_settings:
+  telemetry: false
+  drop_params: true
+EOF
+    LL_PORT="$(free_port)"
+    # Offline: the bundled model cost map, no telemetry; one worker (one core).
+    LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_LOG=ERROR LITELLM_TELEMETRY=False \
+        start litellm 1 "$VENV/bin/litellm" --config "$LL/config.yaml" --host 127.0.0.1 \
+        --port "$LL_PORT" --num_workers 1
+    LL_PID=$LAST_PID
+    if wait_port "$LL_PORT" 180; then
+        sleep 1
+        LL_PIDS="$(group_pids "$LL_PID")"
+        # shellcheck disable=SC2086
+        lg rss --label litellm_gateway --scenario rss_idle $LL_PIDS
+        measure_path litellm_gateway "$LL_PIDS" --addr "127.0.0.1:$LL_PORT"
+        measure_path litellm_convert "$LL_PIDS" --addr "127.0.0.1:$LL_PORT" --api messages
+    fi
+    stop "$LL_PID"
+fi
+
+stop "$UP_PID"
+
+# ---------------------------------------------------------------- report
+CONTENTION="$CONTENTION
+$(snapshot end)
+pinning: $([ "$PIN" = 1 ] && echo "proxy under test on CPU 1; load client and upstream on CPU 0" || echo "none")
+measured seconds per run: $DURATION (warm-up $WARMUP); SSE: $SSE_EVENTS deltas $SSE_GAP_MS ms apart
+switchyard audit lines written: $AUDIT_LINES (audit on, default settings)
+versions: $(rustc --version); nginx $(nginx -v 2>&1 | sed 's|.*/||' || true); mitmproxy $("$VENV/bin/mitmdump" --version 2>/dev/null | sed -n 's/^Mitmproxy: //p' || true); litellm $("$VENV/bin/pip" show litellm 2>/dev/null | sed -n 's/^Version: //p' || true)"
+python3 -c 'import json,sys; print(json.dumps({"contention": sys.stdin.read(), "quick": '"$QUICK"' == 1}))' \
+    <<< "$CONTENTION" > "$WORK/meta.json"
+"$BIN/bench-report" --runs "$RUNS" --meta "$WORK/meta.json" \
+    --markdown "$OUT/results.md" --json "$OUT/results.json"
+log "wrote $OUT/results.md and $OUT/results.json (raw runs: $RUNS)"

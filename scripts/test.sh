@@ -51,3 +51,9 @@ export SWITCHYARD_GEMINI="$npm_dir/node_modules/.bin/gemini"
 "$SWITCHYARD_GEMINI" --version
 
 cargo test --workspace "$@"
+
+# A short fuzz smoke over every target (scripts/fuzz.sh runs the deep ones).
+# Skipped only when the caller narrowed the run to some tests.
+if [ $# -eq 0 ]; then
+  FUZZ_SANITIZER=none scripts/fuzz.sh 2000
+fi

@@ -156,18 +156,24 @@ fn num(v: &Value, pointer: &str) -> Option<u64> {
 fn merge(into: &mut Usage, u: &Value) {
     if let Some(prompt) = num(u, "/prompt_tokens") {
         // Chat Completions: prompt_tokens includes cached tokens.
+        // Chat Completions: prompt_tokens includes cached input (read and,
+        // where reported, written).
         let cached = num(u, "/prompt_tokens_details/cached_tokens").unwrap_or(0);
-        into.input_tokens = prompt.saturating_sub(cached);
+        let written = num(u, "/prompt_tokens_details/cache_write_tokens").unwrap_or(0);
+        into.input_tokens = prompt.saturating_sub(cached).saturating_sub(written);
         into.cache_read_tokens = cached;
+        into.cache_write_tokens = written;
         into.output_tokens = num(u, "/completion_tokens").unwrap_or(into.output_tokens);
         into.reasoning_tokens = num(u, "/completion_tokens_details/reasoning_tokens").unwrap_or(0);
     } else if u.get("input_tokens_details").is_some() || u.get("output_tokens_details").is_some() {
         // Responses: input_tokens includes cached tokens.
         let cached = num(u, "/input_tokens_details/cached_tokens").unwrap_or(0);
+        let written = num(u, "/input_tokens_details/cache_write_tokens").unwrap_or(0);
         if let Some(input) = num(u, "/input_tokens") {
-            into.input_tokens = input.saturating_sub(cached);
+            into.input_tokens = input.saturating_sub(cached).saturating_sub(written);
         }
         into.cache_read_tokens = cached;
+        into.cache_write_tokens = written;
         into.output_tokens = num(u, "/output_tokens").unwrap_or(into.output_tokens);
         into.reasoning_tokens = num(u, "/output_tokens_details/reasoning_tokens").unwrap_or(0);
     } else {
@@ -242,6 +248,16 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
             ),
             (10, 2, 9, 4)
         );
+    }
+
+    #[test]
+    fn openai_cache_writes_are_split_out_of_input() {
+        let body = r#"{"usage":{"prompt_tokens":100,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":30,"cache_write_tokens":20}}}"#;
+        let u = feed("application/json", body, 7).0.unwrap();
+        assert_eq!((u.input_tokens, u.cache_read_tokens, u.cache_write_tokens), (50, 30, 20));
+        let body = r#"{"usage":{"input_tokens":100,"input_tokens_details":{"cached_tokens":10,"cache_write_tokens":40},"output_tokens":1}}"#;
+        let u = feed("application/json", body, 7).0.unwrap();
+        assert_eq!((u.input_tokens, u.cache_read_tokens, u.cache_write_tokens), (50, 10, 40));
     }
 
     #[test]

@@ -50,10 +50,21 @@ export SWITCHYARD_GEMINI="$npm_dir/node_modules/.bin/gemini"
 "$SWITCHYARD_CODEX" --version
 "$SWITCHYARD_GEMINI" --version
 
-cargo test --workspace "$@"
+log="target/test-output.log"
+mkdir -p target
+set +e
+cargo test --workspace "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
 
-# A short fuzz smoke over every target (scripts/fuzz.sh runs the deep ones).
-# Skipped only when the caller narrowed the run to some tests.
-if [ $# -eq 0 ]; then
+# A short fuzz smoke over every target (scripts/fuzz.sh runs the deep ones),
+# when the whole suite ran.
+if [ "$status" -eq 0 ] && [ $# -eq 0 ]; then
   FUZZ_SANITIZER=none scripts/fuzz.sh 2000
 fi
+
+# One closing line for the whole run, after the fuzz output.
+passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+echo "switchyard: $passed passed, $failed failed"
+exit "$status"

@@ -53,7 +53,7 @@ export SWITCHYARD_GEMINI="$npm_dir/node_modules/.bin/gemini"
 log="target/test-output.log"
 mkdir -p target
 set +e
-cargo test --workspace "$@" 2>&1 | tee "$log"
+cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 

@@ -549,3 +549,23 @@ async fn idle_streams_and_stalled_tool_calls_time_out_with_an_error_event() {
         "cut by tool_call_secs, not stream_idle_secs"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn single_provider_mode_sends_everything_to_one_provider_converted() {
+    let chat = FakeProvider::start().await;
+    let config = format!(
+        "[providers.only]\nkind = \"openai_chat\"\nbase_url = \"{}/v1\"\n",
+        chat.base_url()
+    );
+    let sy = Switchyard::start_with(&config, &[], &["--provider", "only"]);
+    let (status, _, body) =
+        gateway(sy.addr, "/v1/messages", &[], &messages("claude-anything")).await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["type"], "message", "converted back to Messages: {v}");
+    let got = chat.last_request().unwrap();
+    assert_eq!(got.path, "/v1/chat/completions");
+    assert_eq!(got.json.as_ref().unwrap()["model"], "claude-anything");
+    let line = &sy.wait_audit(1)[0];
+    assert_eq!(line["provider"], "only");
+}

@@ -254,10 +254,16 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
     fn openai_cache_writes_are_split_out_of_input() {
         let body = r#"{"usage":{"prompt_tokens":100,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":30,"cache_write_tokens":20}}}"#;
         let u = feed("application/json", body, 7).0.unwrap();
-        assert_eq!((u.input_tokens, u.cache_read_tokens, u.cache_write_tokens), (50, 30, 20));
+        assert_eq!(
+            (u.input_tokens, u.cache_read_tokens, u.cache_write_tokens),
+            (50, 30, 20)
+        );
         let body = r#"{"usage":{"input_tokens":100,"input_tokens_details":{"cached_tokens":10,"cache_write_tokens":40},"output_tokens":1}}"#;
         let u = feed("application/json", body, 7).0.unwrap();
-        assert_eq!((u.input_tokens, u.cache_read_tokens, u.cache_write_tokens), (50, 10, 40));
+        assert_eq!(
+            (u.input_tokens, u.cache_read_tokens, u.cache_write_tokens),
+            (50, 10, 40)
+        );
     }
 
     #[test]

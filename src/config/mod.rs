@@ -217,7 +217,12 @@ impl Settings {
     /// Resolves settings from config text (no file system access beyond
     /// what the text names); `path` only labels errors and anchors
     /// relative paths.
-    pub fn from_text(path: Option<&Path>, text: &str, flags: &Flags, env: &Env) -> Result<Settings, ConfigError> {
+    pub fn from_text(
+        path: Option<&Path>,
+        text: &str,
+        flags: &Flags,
+        env: &Env,
+    ) -> Result<Settings, ConfigError> {
         let file = parse_file(path, text)?;
         Resolver { path, text, env }.resolve(flags, file)
     }

@@ -622,7 +622,7 @@ mod tests {
             Err(ConvertError::MissingField("messages"))
         ));
         assert!(decode_request(
-            &json!({"messages": [{"role": "system", "content": "x"}]}),
+            &json!({"messages": [{"role": "tool", "content": "x"}]}),
             &mut loss
         )
         .is_err());

@@ -38,8 +38,7 @@ impl Squid {
              access_log stdio:{d}/access.log squid\n\
              coredump_dir {d}\n\
              cache deny all\n\
-             shutdown_lifetime 0 seconds\n\
-             dns_v4_first on\n"
+             shutdown_lifetime 0 seconds\n"
         );
         if let Some((user, password)) = auth {
             let hash = Command::new(require("openssl"))
@@ -69,8 +68,11 @@ impl Squid {
         }
         let conf_path = dir.path().join("squid.conf");
         std::fs::write(&conf_path, conf).expect("squid.conf");
+        // Squid names its shared-memory segments after the service name:
+        // parallel instances need distinct ones.
+        let service = format!("sytest{port}");
         let child = Command::new(squid)
-            .args(["-N", "-f"])
+            .args(["-N", "-n", &service, "-f"])
             .arg(&conf_path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

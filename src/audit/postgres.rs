@@ -585,3 +585,54 @@ pub async fn query(client: &Client, q: &Query) -> Result<Vec<(i64, String)>, Str
     out.reverse();
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::record::Kind;
+
+    #[test]
+    fn rows_come_from_the_record_json() {
+        let mut r = Record::new(Kind::Gateway, "127.0.0.1:9".into());
+        r.status = Some(429);
+        r.model = Some("m".into());
+        let v = serde_json::to_value(&r).unwrap();
+        let row = Row::from_json(&v).unwrap();
+        assert_eq!((row.id.as_str(), row.status), (r.id.as_str(), Some(429)));
+        assert_eq!(row.kind, "gateway");
+        assert_eq!(row.client.as_deref(), Some("127.0.0.1:9"));
+        assert!(
+            Row::from_json(&serde_json::json!({"ts": "x"})).is_none(),
+            "no id, no row"
+        );
+    }
+
+    #[test]
+    fn the_backfill_mark_keeps_the_oldest_and_survives_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Shared {
+            shown: String::new(),
+            state: AtomicU8::new(CONNECTING),
+            inserted: AtomicU64::new(0),
+            pending: Mutex::new(None),
+            mark_file: dir.path().join("audit.jsonl.pg-pending"),
+            metrics: Arc::new(Metrics::new()),
+        };
+        shared.pend("2026-01-01T00:00:02.000Z");
+        shared.pend("2026-01-01T00:00:01.000Z");
+        shared.pend("2026-01-01T00:00:03.000Z");
+        assert_eq!(
+            shared.pending().as_deref(),
+            Some("2026-01-01T00:00:01.000Z")
+        );
+        assert_eq!(
+            std::fs::read_to_string(&shared.mark_file).unwrap(),
+            "2026-01-01T00:00:01.000Z"
+        );
+        shared.clear("2026-01-01T00:00:09.000Z");
+        assert!(shared.pending().is_some(), "a newer mark is not cleared");
+        shared.clear("2026-01-01T00:00:01.000Z");
+        assert!(shared.pending().is_none());
+        assert!(!shared.mark_file.exists());
+    }
+}

@@ -939,6 +939,54 @@ mod tests {
     }
 
     #[test]
+    fn fleet_sections_resolve_and_are_checked() {
+        let s = load("", &[], Flags::default()).unwrap();
+        assert!(s.cluster.is_none() && s.audit.postgres.is_none());
+        let text = "[cluster]\nredis_url = \"redis://:pw@10.0.0.5:6379/2\"\nreplicas = 3\n\
+                    [audit]\npostgres_url = \"postgres://sy:pw@db/audit\"\nretention_days = 90\n";
+        let s = load(text, &[], Flags::default()).unwrap();
+        let c = s.cluster.unwrap();
+        assert_eq!(
+            (c.replicas, c.timeout),
+            (Some(3), Duration::from_millis(250))
+        );
+        assert_eq!(c.key_prefix, "switchyard");
+        assert_eq!(s.audit.postgres.unwrap().retention_days, Some(90));
+        for (text, key) in [
+            ("[cluster]\nreplicas = 2\n", "cluster.redis_url"),
+            ("[cluster]\nredis_url = \"http://x\"\n", "cluster.redis_url"),
+            (
+                "[cluster]\nredis_url = \"redis://x\"\nreplicas = 0\n",
+                "cluster.replicas",
+            ),
+            (
+                "[cluster]\nredis_url = \"redis://x\"\ntimeout_ms = 0\n",
+                "cluster.timeout_ms",
+            ),
+            (
+                "[audit]\npostgres_url = \"mysql://x\"\n",
+                "audit.postgres_url",
+            ),
+            ("[audit]\nretention_days = 3\n", "audit.retention_days"),
+        ] {
+            let err = load(text, &[], Flags::default()).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+            assert!(!err.contains("pw"), "{err}");
+        }
+    }
+
+    #[test]
+    fn database_urls_lose_their_credentials_when_shown() {
+        assert_eq!(
+            redact_url("postgres://sy:s3cret@db.internal:5432/audit?sslmode=disable"),
+            "postgres://db.internal:5432/audit"
+        );
+        assert_eq!(redact_url("redis://:p@ss@r:6379/0"), "redis://r:6379/0");
+        assert_eq!(redact_url("redis://r:6379"), "redis://r:6379");
+        assert_eq!(redact_url("s3cret"), "(unparsable url)");
+    }
+
+    #[test]
     fn zero_config_defaults() {
         let s = load("", &[], Flags::default()).unwrap();
         assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);

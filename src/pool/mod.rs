@@ -577,6 +577,30 @@ mod tests {
     }
 
     #[test]
+    fn local_fallback_divides_the_limits() {
+        let pool = Arc::new(ProviderPool::new(&spec(&[("a", Some(30), Some(3000))])));
+        let served = (0..30)
+            .filter(|_| pool.acquire_local(1, &[], 3).is_ok())
+            .count();
+        assert_eq!(served, 10, "30 rpm over 3 replicas");
+        let pool = Arc::new(ProviderPool::new(&spec(&[("a", Some(2), None)])));
+        let served = (0..5)
+            .filter(|_| pool.acquire_local(1, &[], 10).is_ok())
+            .count();
+        assert_eq!(served, 1, "never below one request a minute");
+        let pool = Arc::new(ProviderPool::new(&spec(&[("a", None, Some(900))])));
+        assert!(pool.acquire_local(300, &[], 3).is_ok());
+        assert!(pool.acquire_local(1, &[], 3).is_err(), "300 tpm each");
+    }
+
+    #[tokio::test]
+    async fn without_a_cluster_acquire_shared_is_the_local_path() {
+        let pool = Arc::new(ProviderPool::new(&spec(&[("a", Some(1), None)])));
+        assert!(pool.acquire_shared(1, &[]).await.is_ok());
+        assert!(pool.acquire_shared(1, &[]).await.is_err());
+    }
+
+    #[test]
     fn tpm_counts_settled_usage_and_429_cools_down() {
         let pool = Arc::new(ProviderPool::new(&spec(&[("a", None, Some(100))])));
         let lease = pool.acquire(10, &[]).unwrap();

@@ -92,8 +92,12 @@ async fn wait_for(what: &str, deadline: Duration, mut check: impl AsyncFnMut() -
 }
 
 fn provider(name: &str, fake: &FakeProvider, rpm: u32) -> String {
+    provider_with(name, fake, rpm, "")
+}
+
+fn provider_with(name: &str, fake: &FakeProvider, rpm: u32, extra: &str) -> String {
     format!(
-        "[providers.{name}]\nkind = \"anthropic\"\nbase_url = \"{}\"\n\
+        "[providers.{name}]\nkind = \"anthropic\"\nbase_url = \"{}\"\n{extra}\
          [[providers.{name}.credentials]]\nname = \"team\"\napi_key = \"{KEY}\"\nrpm = {rpm}\n",
         fake.base_url()
     )
@@ -130,6 +134,55 @@ async fn three_replicas_share_one_credentials_rpm_through_redis() {
     for r in &replicas {
         assert_no_secrets(r, &[KEY]);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cooldowns_and_circuit_breakers_are_shared_too() {
+    let redis = Redis::start();
+    let fake = FakeProvider::start().await;
+    let config = format!(
+        "{}{}\n\
+         [[routes]]\nmodel = \"cool\"\nprovider = \"p1\"\n[[routes]]\nmodel = \"trip\"\nprovider = \"p2\"\n\
+         [cluster]\nredis_url = \"{}\"\ntimeout_ms = 3000\n",
+        provider_with(
+            "p2",
+            &fake,
+            1000,
+            &format!(
+                "circuit_failures = 2\ncircuit_cooldown_secs = 60\n\
+                 [[providers.p2.credentials]]\nname = \"second\"\napi_key = \"{KEY}-2\"\n"
+            )
+        ),
+        provider("p1", &fake, 1000),
+        redis.url()
+    );
+    let a = Switchyard::start(&config);
+    let b = Switchyard::start(&config);
+
+    // A 429 with retry-after seen by replica A cools the credential for B.
+    fake.push(fake_provider::Behavior::rate_limited(30));
+    let (s, _, _) = gateway(a.addr, "/v1/messages", &[], &messages("cool")).await;
+    assert_eq!(s, 429);
+    let (s, headers, body) = gateway(b.addr, "/v1/messages", &[], &messages("cool")).await;
+    assert_eq!(s, 503, "{body}");
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((20..=30).contains(&retry), "{retry}");
+    assert_eq!(fake.request_count(), 1, "B never tried the cooling credential");
+
+    // One request through A meets two 5xx (failing over between the two
+    // credentials): the provider's circuit opens for B as well.
+    fake.push(fake_provider::Behavior::error(500));
+    fake.push(fake_provider::Behavior::error(500));
+    let (s, _, _) = gateway(a.addr, "/v1/messages", &[], &messages("trip")).await;
+    assert_eq!(s, 500);
+    let (s, headers, body) = gateway(b.addr, "/v1/messages", &[], &messages("trip")).await;
+    assert_eq!(s, 503, "{body}");
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(
+        retry > 30,
+        "the circuit's 60 s, not a credential's few seconds: {retry}"
+    );
+    assert_eq!(fake.request_count(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -167,7 +167,11 @@ async fn cooldowns_and_circuit_breakers_are_shared_too() {
     assert_eq!(s, 503, "{body}");
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((20..=30).contains(&retry), "{retry}");
-    assert_eq!(fake.request_count(), 1, "B never tried the cooling credential");
+    assert_eq!(
+        fake.request_count(),
+        1,
+        "B never tried the cooling credential"
+    );
 
     // One request through A meets two 5xx (failing over between the two
     // credentials): the provider's circuit opens for B as well.
@@ -233,6 +237,13 @@ async fn redis_outage_falls_back_to_scaled_local_limits_then_shares_again() {
     }
     let ok = ok_count(&burst(&both, "m3", 90, 10).await);
     assert_eq!(ok, 30, "shared again after Redis restarted");
+    // The restarted Redis was empty; the replicas handed it this minute's
+    // counts before sharing again, so nothing gets a fresh window: p1 used
+    // its 30 before the outage, p2 20 of its 30 during it.
+    let ok = ok_count(&burst(&both, "m1", 20, 10).await);
+    assert_eq!(ok, 0, "p1's window survived the Redis restart");
+    let ok = ok_count(&burst(&both, "m2", 40, 10).await);
+    assert_eq!(ok, 10, "p2 has 10 left in the fleet's window");
 
     for r in [&a, &b] {
         let log = r.log();
@@ -261,7 +272,7 @@ async fn redis_outage_falls_back_to_scaled_local_limits_then_shares_again() {
         metrics.contains("switchyard_cluster_fallbacks_total 1"),
         "{metrics}"
     );
-    assert_eq!(fake.request_count(), 30 + 20 + 30);
+    assert_eq!(fake.request_count(), 30 + 20 + 30 + 10);
 }
 
 async fn get_text(addr: SocketAddr, path: &str) -> (u16, http::HeaderMap, String) {

@@ -9,12 +9,18 @@
 //! logged once each way, counted in the metrics and shown in `status`; a
 //! health task pings Redis every second to notice both directions even
 //! without traffic.
+//!
+//! Coming back, a replica first hands Redis the counts it lacks, then shares
+//! again: the requests it passed alone (or, when Redis restarted empty —
+//! its `run_id` changed — everything in its windows), so the fleet does not
+//! get a fresh minute because Redis forgot one. Counting a request twice
+//! errs toward the provider's limit; forgetting one would not.
 
 pub mod scripts;
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
@@ -47,6 +53,14 @@ pub struct Cluster {
     fallbacks: AtomicU64,
     metrics: Arc<Metrics>,
     first_contact: tokio::sync::Notify,
+    /// Every pool sharing through this cluster (all generations), for
+    /// seeding Redis on recovery.
+    pools: Mutex<Vec<Weak<crate::pool::ProviderPool>>>,
+    /// When Redis was lost (local decisions since then are not in Redis).
+    lost_at: Mutex<Option<Instant>>,
+    /// The Redis server's `run_id` when last reached: a new one means it
+    /// restarted and lost every window.
+    run_id: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -127,6 +141,9 @@ impl Cluster {
             fallbacks: AtomicU64::new(0),
             metrics,
             first_contact: tokio::sync::Notify::new(),
+            pools: Mutex::new(Vec::new()),
+            lost_at: Mutex::new(None),
+            run_id: Mutex::new(None),
         });
         tokio::spawn(health(Arc::downgrade(&cluster)));
         Ok(cluster)
@@ -141,6 +158,14 @@ impl Cluster {
             return;
         }
         let _ = tokio::time::timeout(self.timeout + Duration::from_secs(2), wait).await;
+    }
+
+    /// Adds a pool to those seeded into Redis on recovery.
+    pub fn register(&self, pool: &Arc<crate::pool::ProviderPool>) {
+        if let Ok(mut pools) = self.pools.lock() {
+            pools.retain(|p| p.strong_count() > 0);
+            pools.push(Arc::downgrade(pool));
+        }
     }
 
     /// Whether decisions go to Redis now.
@@ -313,6 +338,9 @@ impl Cluster {
         if before == SHARED {
             self.fallbacks.fetch_add(1, Ordering::Relaxed);
             self.metrics.cluster_fallback();
+            if let Ok(mut lost_at) = self.lost_at.lock() {
+                *lost_at = Some(Instant::now());
+            }
         }
         self.metrics.set_cluster_shared(false);
         self.first_contact.notify_waiters();
@@ -355,19 +383,73 @@ async fn health(cluster: Weak<Cluster>) {
         let Some(c) = cluster.upgrade() else {
             return;
         };
+        let limit = c.timeout.max(Duration::from_millis(500));
         let mut conn = c.conn.clone();
         let ping = redis::cmd("PING").clone();
-        match tokio::time::timeout(
-            c.timeout.max(Duration::from_millis(500)),
-            ping.query_async::<String>(&mut conn),
-        )
-        .await
-        {
-            Ok(Ok(_)) => c.reached(),
+        match tokio::time::timeout(limit, ping.query_async::<String>(&mut conn)).await {
+            Ok(Ok(_)) if c.is_shared() => {}
+            Ok(Ok(_)) => match c.catch_up().await {
+                Ok(()) => c.reached(),
+                Err(e) => c.lost(&e),
+            },
             Ok(Err(e)) => c.lost(&e.to_string()),
             Err(_) => c.lost("ping timed out"),
         }
         drop(c);
         tokio::time::sleep(HEALTH_EVERY).await;
+    }
+}
+
+impl Cluster {
+    /// Before sharing again: seeds Redis with the counts it lacks.
+    async fn catch_up(&self) -> Result<(), String> {
+        let mut conn = self.conn.clone();
+        let info = redis::cmd("INFO").arg("server").clone();
+        let info: String =
+            match tokio::time::timeout(self.timeout, info.query_async(&mut conn)).await {
+                Ok(Ok(info)) => info,
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) => return Err("INFO timed out".into()),
+            };
+        let run_id = info
+            .lines()
+            .find_map(|l| l.strip_prefix("run_id:"))
+            .map(|s| s.trim().to_owned());
+        let same_server = {
+            let known = self.run_id.lock().map(|r| r.clone()).unwrap_or_default();
+            known.is_some() && known == run_id
+        };
+        // Same server: it kept what it had; add the decisions made alone.
+        // New (or first) server: it has nothing of ours; add everything.
+        let since = if same_server {
+            self.lost_at.lock().ok().and_then(|l| *l)
+        } else {
+            None
+        };
+        let pools: Vec<_> = self
+            .pools
+            .lock()
+            .map(|p| p.iter().filter_map(Weak::upgrade).collect())
+            .unwrap_or_default();
+        // Two live generations' pools for one credential (a reload changed
+        // its limits) hold different requests: both are seeded.
+        for pool in pools {
+            for (key, entries) in pool.unshared_counts(since) {
+                let mut inv = scripts::SEED.prepare_invoke();
+                inv.key(&key);
+                for (age, weight) in entries {
+                    inv.arg(age.as_millis() as u64).arg(weight);
+                }
+                match tokio::time::timeout(self.timeout, inv.invoke_async::<i64>(&mut conn)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(e.to_string()),
+                    Err(_) => return Err("seeding timed out".into()),
+                }
+            }
+        }
+        if let Ok(mut known) = self.run_id.lock() {
+            *known = run_id;
+        }
+        Ok(())
     }
 }

@@ -151,3 +151,28 @@ return 0
 "#,
     )
 });
+
+/// Hands Redis the counts of one window that it does not have (it restarted
+/// empty, or this replica decided alone meanwhile): adds each weight to the
+/// bucket of its age, skipping what is already outside the window.
+///
+/// KEYS: the window hash. ARGV: pairs of (age ms, weight).
+pub static SEED: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+local t = redis.call('TIME')
+local sec = tonumber(t[1])
+local now = sec * 1000 + math.floor(tonumber(t[2]) / 1000)
+local added = 0
+for i = 1, #ARGV, 2 do
+  local bucket = math.floor((now - tonumber(ARGV[i])) / 1000)
+  if bucket > sec - 61 then
+    redis.call('HINCRBY', KEYS[1], bucket, ARGV[i + 1])
+    added = added + 1
+  end
+end
+if added > 0 then redis.call('PEXPIRE', KEYS[1], 122000) end
+return added
+"#,
+    )
+});

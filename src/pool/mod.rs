@@ -279,6 +279,32 @@ impl ProviderPool {
         lock(&self.breaker).state().name()
     }
 
+    /// For a Redis that lacks this replica's counts: per shared window key,
+    /// the (age, weight) of the local entries made since `since` (all when
+    /// None). Empty without a cluster.
+    pub fn unshared_counts(&self, since: Option<Instant>) -> Vec<(String, Vec<(Duration, u64)>)> {
+        let Some(shared) = &self.shared else {
+            return Vec::new();
+        };
+        let now = Instant::now();
+        let mut creds = lock(&self.credentials);
+        let mut out = Vec::new();
+        for (cred, key) in creds.iter_mut().zip(&shared.credentials) {
+            out.push((
+                format!("{}:req", key.key),
+                cred.requests.entries_since(now, since),
+            ));
+            if key.tpm.is_some() {
+                out.push((
+                    format!("{}:tok", key.key),
+                    cred.tokens.entries_since(now, since),
+                ));
+            }
+        }
+        out.retain(|(_, entries)| !entries.is_empty());
+        out
+    }
+
     /// The divisor local limits run under now.
     fn divisor(&self) -> u32 {
         match &self.shared {
@@ -479,8 +505,11 @@ impl Pools {
             providers: providers
                 .iter()
                 .map(|p| {
-                    let pool = ProviderPool::with_cluster(p, cluster, probe_lease);
-                    (p.name.clone(), Arc::new(pool))
+                    let pool = Arc::new(ProviderPool::with_cluster(p, cluster, probe_lease));
+                    if let Some(cluster) = cluster {
+                        cluster.register(&pool);
+                    }
+                    (p.name.clone(), pool)
                 })
                 .collect(),
         }
@@ -504,7 +533,13 @@ impl Pools {
                     .is_some_and(|o| same_definition(o, spec));
                 let pool = match (unchanged, old.providers.get(&spec.name)) {
                     (true, Some(pool)) => pool.clone(),
-                    _ => Arc::new(ProviderPool::with_cluster(spec, cluster, probe_lease)),
+                    _ => {
+                        let pool = Arc::new(ProviderPool::with_cluster(spec, cluster, probe_lease));
+                        if let Some(cluster) = cluster {
+                            cluster.register(&pool);
+                        }
+                        pool
+                    }
                 };
                 (spec.name.clone(), pool)
             })

@@ -440,3 +440,63 @@ async fn postgres_outage_is_spooled_and_backfilled_exactly_once_and_logs_read_it
     );
     assert!(table.stdout.contains("claude-c"), "{}", table.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_killed_during_a_postgres_outage_backfills_when_it_starts_again() {
+    let mut pg = Postgres::start();
+    let fake = FakeProvider::start().await;
+    let shared_dir = tempfile::tempdir().expect("temp dir");
+    let audit = shared_dir.path().join("audit.jsonl");
+    let config = format!(
+        "{}\n[audit]\npath = \"{}\"\npostgres_url = \"{}\"\nretention_days = 30\n",
+        provider("anthropic", &fake, 10_000),
+        audit.display(),
+        pg.url()
+    );
+    let mut first = Switchyard::start(&config);
+    assert_eq!(ok_count(&burst(&[first.addr], "before", 5, 5).await), 5);
+    wait_for("5 rows", Duration::from_secs(30), async || {
+        pg.try_count() == Some(5)
+    })
+    .await;
+
+    pg.kill();
+    assert_eq!(ok_count(&burst(&[first.addr], "during", 7, 5).await), 7);
+    wait_for("12 lines in the shared audit file", Duration::from_secs(15), async || {
+        read_audit(&audit).len() == 12
+    })
+    .await;
+    wait_for("spooling", Duration::from_secs(30), async || {
+        status(first.addr).await["audit"]["postgres"]["state"] == "spooling"
+    })
+    .await;
+    // A crash, not a shutdown: nothing gets a chance to flush to the database.
+    signal(first.pid(), "KILL");
+    first.terminate_wait_only();
+    assert!(shared_dir.path().join("audit.jsonl.pg-pending").exists());
+
+    pg.restart();
+    // A row past retention, to be deleted by the next start.
+    pg.sql(
+        "INSERT INTO audit_records (id, ts, kind, record) \
+         VALUES ('ancient', now() - interval '40 days', 'gateway', '{}')",
+    );
+    let second = Switchyard::start(&config);
+    wait_for("backfilled on start", Duration::from_secs(60), async || {
+        pg.try_count() == Some(12)
+    })
+    .await;
+    assert_eq!(
+        pg.sql("SELECT count(*), count(DISTINCT id) FROM audit_records"),
+        "12|12"
+    );
+    assert_eq!(
+        pg.sql("SELECT count(*) FROM audit_records WHERE id = 'ancient'"),
+        "0"
+    );
+    assert_eq!(
+        pg.sql("SELECT count(*) FROM audit_records WHERE model = 'during'"),
+        "7"
+    );
+    drop(second);
+}

@@ -10,7 +10,10 @@
 //! The JSONL file is the spool. When PostgreSQL is unreachable the task
 //! remembers the oldest timestamp it could not insert (in memory and in
 //! `<audit file>.pg-pending`, so a restart during an outage still knows)
-//! and drops the batch: the file writer has the same records. Once the
+//! and drops the batch: the file writer has the same records. While the
+//! process runs, that file otherwise holds its start time and is removed by
+//! a clean shutdown, so after a crash (records still queued for the
+//! database) the next start backfills the crashed run too. Once the
 //! database is back it re-reads the audit files (rotated ones too) and
 //! inserts every record from that timestamp on; the idempotent insert turns
 //! the overlap into no-ops. Nothing lost, nothing duplicated — unless the
@@ -99,6 +102,8 @@ struct Shared {
     /// The oldest `ts` not confirmed in the database.
     pending: Mutex<Option<String>>,
     mark_file: PathBuf,
+    /// When this process started: the mark while nothing is pending.
+    run_started: String,
     metrics: Arc<Metrics>,
 }
 
@@ -113,8 +118,20 @@ impl Shared {
         }
         *pending = Some(ts.to_owned());
         self.metrics.set_postgres_pending(true);
+        self.write_mark(ts);
+    }
+
+    fn write_mark(&self, ts: &str) {
         if let Err(e) = std::fs::write(&self.mark_file, ts) {
             tracing::error!(error = %e, path = %self.mark_file.display(), "cannot write the PostgreSQL backfill mark");
+        }
+    }
+
+    /// A clean stop: with nothing pending, the next start has nothing to
+    /// backfill.
+    fn stopped(&self) {
+        if self.pending().is_none() {
+            let _ = std::fs::remove_file(&self.mark_file);
         }
     }
 
@@ -130,7 +147,7 @@ impl Shared {
         if pending.as_deref() == Some(was) {
             *pending = None;
             self.metrics.set_postgres_pending(false);
-            let _ = std::fs::remove_file(&self.mark_file);
+            self.write_mark(&self.run_started);
         }
     }
 
@@ -166,20 +183,26 @@ impl Sink {
             name.push(".pg-pending");
             PathBuf::from(name)
         };
-        // A mark left by a run that stopped during an outage.
+        // A mark left by a run that stopped during an outage or crashed.
         let pending = std::fs::read_to_string(&mark_file)
             .ok()
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty());
         metrics.set_postgres_pending(pending.is_some());
+        let run_started = super::record::now_rfc3339();
         let shared = Arc::new(Shared {
             shown: redact_url(settings.url.expose()),
             state: AtomicU8::new(CONNECTING),
             inserted: AtomicU64::new(0),
-            pending: Mutex::new(pending),
             mark_file,
+            run_started,
             metrics,
+            pending: Mutex::new(None),
         });
+        match pending {
+            Some(ts) => shared.pend(&ts),
+            None => shared.write_mark(&shared.run_started),
+        }
         let (tx, rx) = mpsc::channel(QUEUE);
         let (stop_tx, stop_rx) = oneshot::channel();
         let task = Task {
@@ -390,6 +413,7 @@ impl Task {
                         rest.push(r);
                     }
                     let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.deliver(rest)).await;
+                    self.shared.stopped();
                     if let Ok(done) = done {
                         let _ = done.send(());
                     }
@@ -616,6 +640,7 @@ mod tests {
             inserted: AtomicU64::new(0),
             pending: Mutex::new(None),
             mark_file: dir.path().join("audit.jsonl.pg-pending"),
+            run_started: "2026-01-01T00:00:00.500Z".into(),
             metrics: Arc::new(Metrics::new()),
         };
         shared.pend("2026-01-01T00:00:02.000Z");
@@ -633,6 +658,12 @@ mod tests {
         assert!(shared.pending().is_some(), "a newer mark is not cleared");
         shared.clear("2026-01-01T00:00:01.000Z");
         assert!(shared.pending().is_none());
-        assert!(!shared.mark_file.exists());
+        assert_eq!(
+            std::fs::read_to_string(&shared.mark_file).unwrap(),
+            "2026-01-01T00:00:00.500Z",
+            "a crash from here on backfills this run"
+        );
+        shared.stopped();
+        assert!(!shared.mark_file.exists(), "a clean stop leaves nothing");
     }
 }

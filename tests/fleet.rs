@@ -462,9 +462,11 @@ async fn a_replica_killed_during_a_postgres_outage_backfills_when_it_starts_agai
 
     pg.kill();
     assert_eq!(ok_count(&burst(&[first.addr], "during", 7, 5).await), 7);
-    wait_for("12 lines in the shared audit file", Duration::from_secs(15), async || {
-        read_audit(&audit).len() == 12
-    })
+    wait_for(
+        "12 lines in the shared audit file",
+        Duration::from_secs(15),
+        async || read_audit(&audit).len() == 12,
+    )
     .await;
     wait_for("spooling", Duration::from_secs(30), async || {
         status(first.addr).await["audit"]["postgres"]["state"] == "spooling"

@@ -30,6 +30,8 @@ use crate::secret::Secret;
 
 /// How often the health task pings Redis.
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
+/// Consecutive answers within `timeout_ms` before sharing again.
+const RECOVER_AFTER: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -379,6 +381,10 @@ fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(f: F) {
 /// Pings Redis every second, in both modes, to notice a loss without
 /// traffic and a recovery at all.
 async fn health(cluster: Weak<Cluster>) {
+    // After an outage, sharing resumes only after a few consecutive answers
+    // within `timeout_ms`: a Redis that is merely slow would otherwise flip
+    // the replica back and forth (and time out requests) every second.
+    let mut fast_in_a_row = 0u32;
     loop {
         let Some(c) = cluster.upgrade() else {
             return;
@@ -386,14 +392,35 @@ async fn health(cluster: Weak<Cluster>) {
         let limit = c.timeout.max(Duration::from_millis(500));
         let mut conn = c.conn.clone();
         let ping = redis::cmd("PING").clone();
+        let sent = Instant::now();
         match tokio::time::timeout(limit, ping.query_async::<String>(&mut conn)).await {
-            Ok(Ok(_)) if c.is_shared() => {}
-            Ok(Ok(_)) => match c.catch_up().await {
-                Ok(()) => c.reached(),
-                Err(e) => c.lost(&e),
-            },
-            Ok(Err(e)) => c.lost(&e.to_string()),
-            Err(_) => c.lost("ping timed out"),
+            Ok(Ok(_)) => {
+                if sent.elapsed() <= c.timeout {
+                    fast_in_a_row += 1;
+                } else {
+                    fast_in_a_row = 0;
+                }
+                let mode = c.mode.load(Ordering::Acquire);
+                let ready = match mode {
+                    SHARED => false,
+                    CONNECTING => true,
+                    _ => fast_in_a_row >= RECOVER_AFTER,
+                };
+                if ready {
+                    match c.catch_up().await {
+                        Ok(()) => c.reached(),
+                        Err(e) => c.lost(&e),
+                    }
+                }
+            }
+            Ok(Err(e)) => {
+                fast_in_a_row = 0;
+                c.lost(&e.to_string());
+            }
+            Err(_) => {
+                fast_in_a_row = 0;
+                c.lost("ping timed out");
+            }
         }
         drop(c);
         tokio::time::sleep(HEALTH_EVERY).await;

@@ -334,6 +334,9 @@ struct Row {
 
 impl Row {
     fn from_json(v: &Value) -> Option<Row> {
+        let mut v = v.clone();
+        sanitize(&mut v);
+        let v = &v;
         let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
         Some(Row {
             id: text("id")?,
@@ -349,6 +352,44 @@ impl Row {
             client: text("client_name").or_else(|| text("client")),
             record: v.to_string(),
         })
+    }
+}
+
+/// PostgreSQL text and jsonb cannot hold NUL, which a captured body may:
+/// such characters become U+FFFD rather than making the row unstorable.
+fn sanitize(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{fffd}"),
+        Value::Array(items) => items.iter_mut().for_each(sanitize),
+        Value::Object(map) => map.values_mut().for_each(sanitize),
+        _ => {}
+    }
+}
+
+/// Inserts rows; when the server refuses the batch for its data (not the
+/// connection), row by row, logging and skipping any row it refuses, so one
+/// bad record cannot hold up the spool forever.
+async fn insert_all(client: &Client, rows: &[Row]) -> Result<u64, DbError> {
+    match insert(client, rows).await {
+        Err(DbError::Postgres(e)) if e.as_db_error().is_some() && rows.len() > 1 => {
+            tracing::warn!(error = %e, "PostgreSQL refused a batch; inserting its records one by one");
+            let mut n = 0;
+            for row in rows {
+                match insert(client, std::slice::from_ref(row)).await {
+                    Ok(k) => n += k,
+                    Err(DbError::Postgres(e)) if e.as_db_error().is_some() => {
+                        tracing::error!(error = %e, id = %row.id, "PostgreSQL refused an audit record; it stays in the audit file only")
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(n)
+        }
+        Err(DbError::Postgres(e)) if e.as_db_error().is_some() => {
+            tracing::error!(error = %e, "PostgreSQL refused an audit record; it stays in the audit file only");
+            Ok(0)
+        }
+        other => other,
     }
 }
 
@@ -487,7 +528,7 @@ impl Task {
             self.shared.pend(&oldest);
             return;
         };
-        match insert(client, &rows).await {
+        match insert_all(client, &rows).await {
             Ok(n) => {
                 self.shared.inserted.fetch_add(n, Ordering::Relaxed);
             }
@@ -549,7 +590,7 @@ impl Task {
             }
             for chunk in rows.chunks(BATCH) {
                 let client = self.client.as_ref().ok_or("connection lost")?;
-                inserted += insert(client, chunk).await.map_err(|e| e.to_string())?;
+                inserted += insert_all(client, chunk).await.map_err(|e| e.to_string())?;
             }
         }
         self.shared.inserted.fetch_add(inserted, Ordering::Relaxed);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs switchyard's full test suite, installing every peer it drives first:
-# curl, squid, openssl, ca-certificates, chromium, chromium-driver and npm
-# (Debian packages), a Python venv with the official anthropic and openai
+# curl, squid, openssl, ca-certificates, chromium, chromium-driver, npm,
+# redis-server and postgresql (Debian packages), a Python venv with the official anthropic and openai
 # SDKs, and the AI tools from npm (Claude Code, Codex CLI, Gemini CLI). A peer
 # that cannot be installed fails the run; no test skips itself.
 set -euo pipefail
@@ -17,6 +17,10 @@ command -v openssl >/dev/null || apt_packages+=(openssl)
 command -v chromium >/dev/null || apt_packages+=(chromium)
 command -v chromedriver >/dev/null || apt_packages+=(chromium-driver)
 command -v npm >/dev/null || apt_packages+=(nodejs npm)
+# fleet.rs runs real Redis and PostgreSQL servers (temp data dirs, loopback).
+pg_bin=/usr/lib/postgresql/15/bin
+command -v redis-server >/dev/null || apt_packages+=(redis-server)
+[ -x "$pg_bin/postgres" ] || apt_packages+=(postgresql)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "test.sh: installing ${apt_packages[*]}"
   if [ "$(id -u)" -ne 0 ]; then
@@ -27,6 +31,14 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${apt_packages[@]}" >/dev/null
 fi
+# The tests start their own servers on free ports, never the packages'
+# system-wide services; what they need is the binaries.
+for must in redis-server "$pg_bin/postgres" "$pg_bin/initdb" "$pg_bin/psql"; do
+  if ! command -v "$must" >/dev/null; then
+    echo "test.sh: $must is missing after installing redis-server and postgresql" >&2
+    exit 1
+  fi
+done
 
 venv="${SWITCHYARD_VENV:-$PWD/target/test-venv}"
 if ! "$venv/bin/python" -c 'import anthropic, openai' 2>/dev/null; then

@@ -27,6 +27,8 @@ pub enum StartError {
     Trust(#[from] crate::tls::TrustError),
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -51,6 +53,9 @@ pub struct App {
     pub shutdown: CancellationToken,
     /// Every connection and tunnel task, so shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// The fleet's shared limits (`[cluster]`), process-wide: a reload keeps
+    /// the connection (changing `[cluster]` needs a restart).
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
     intercept: Vec<wildmatch::WildMatch>,
     router: Router,
     pools: Pools,
@@ -73,6 +78,13 @@ impl App {
         let outbound_tls = Arc::new(tls.clone());
         let client = upstream::http_client(dialer.clone(), tls);
         let auditor = Auditor::start(&settings.audit)?;
+        let cluster = match &settings.cluster {
+            Some(c) => Some(crate::cluster::Cluster::start(
+                c,
+                auditor.metrics().clone(),
+            )?),
+            None => None,
+        };
         Ok(App {
             leaves: Arc::new(LeafCache::new(Arc::new(ca))),
             auditor: Arc::new(auditor),
@@ -84,7 +96,12 @@ impl App {
             tasks: TaskTracker::new(),
             intercept: intercept_matchers(&settings),
             router: Router::new(settings.routes.clone()),
-            pools: Pools::new(&settings.providers),
+            pools: Pools::with_cluster(
+                &settings.providers,
+                cluster.as_ref(),
+                settings.timeouts.request,
+            ),
+            cluster,
             fallback_turn: Default::default(),
             config_secrets: secrets_of(&settings),
             settings,
@@ -107,7 +124,14 @@ impl App {
             tasks: self.tasks.clone(),
             intercept: intercept_matchers(&settings),
             router: Router::new(settings.routes.clone()),
-            pools: Pools::carry_over(&self.pools, &self.settings.providers, &settings.providers),
+            pools: Pools::carry_over(
+                &self.pools,
+                &self.settings.providers,
+                &settings.providers,
+                self.cluster.as_ref(),
+                settings.timeouts.request,
+            ),
+            cluster: self.cluster.clone(),
             fallback_turn: Default::default(),
             config_secrets: secrets_of(&settings),
             settings,
@@ -169,8 +193,13 @@ fn secrets_of(settings: &Settings) -> Vec<String> {
         .upstream_proxy
         .as_ref()
         .and_then(|p| p.password.as_ref());
+    // Database URLs may carry passwords.
+    let redis = settings.cluster.as_ref().map(|c| &c.redis_url);
+    let postgres = settings.audit.postgres.as_ref().map(|p| &p.url);
     keys.chain(bridge)
         .chain(proxy)
+        .chain(redis)
+        .chain(postgres)
         .map(|s| s.expose().to_owned())
         .collect()
 }

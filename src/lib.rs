@@ -7,7 +7,9 @@
 //! forward → convert back → audit) using [`providers`] and [`upstream`];
 //! [`audit`] writes the trail; [`websocket`] relays WebSocket upgrades.
 //! [`ca`] owns the local CA, [`config`] the settings, [`cli`] the command
-//! line.
+//! line. A fleet of replicas shares credential limits through Redis
+//! ([`cluster`], used by [`pool`]) and audits into PostgreSQL as well
+//! ([`audit::postgres`]).
 
 pub mod access;
 pub mod admin;
@@ -17,6 +19,7 @@ pub mod body;
 pub mod bridge;
 pub mod ca;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod convert;
 pub mod daemon;

@@ -81,6 +81,11 @@ struct ResultLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModeLabels {
+    mode: &'static str,
+}
+
 /// Requests by status class since start, for `status`.
 #[derive(Debug, Default)]
 struct ClassCounts {
@@ -125,6 +130,9 @@ pub struct Metrics {
     cert_cache_hits: Counter,
     cert_cache_misses: Counter,
     audit_dropped: Counter,
+    cluster_limits: Family<ModeLabels, Gauge>,
+    cluster_fallbacks: Counter,
+    audit_postgres_pending: Gauge,
     start_time: Gauge<f64, std::sync::atomic::AtomicU64>,
     classes: ClassCounts,
     clients: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
@@ -167,6 +175,9 @@ impl Metrics {
             cert_cache_hits: Counter::default(),
             cert_cache_misses: Counter::default(),
             audit_dropped: Counter::default(),
+            cluster_limits: Family::default(),
+            cluster_fallbacks: Counter::default(),
+            audit_postgres_pending: Gauge::default(),
             start_time: Gauge::default(),
             classes: ClassCounts::default(),
             clients: Default::default(),
@@ -253,6 +264,21 @@ impl Metrics {
             "audit_dropped",
             "Audit records lost because the writer could not keep up (must stay 0)",
             m.audit_dropped.clone(),
+        );
+        registry.register(
+            "cluster_limits",
+            "With [cluster]: 1 for how limits are decided now (shared through Redis, or local while Redis is unreachable)",
+            m.cluster_limits.clone(),
+        );
+        registry.register(
+            "cluster_fallbacks",
+            "Times Redis was lost and this replica fell back to local limits",
+            m.cluster_fallbacks.clone(),
+        );
+        registry.register(
+            "audit_postgres_pending",
+            "With [audit] postgres_url: 1 while records wait in the local file for PostgreSQL to come back",
+            m.audit_postgres_pending.clone(),
         );
         registry.register(
             "start_time_seconds",
@@ -445,6 +471,25 @@ impl Metrics {
             tracing::error!(error = %e, "cannot encode metrics");
         }
         out
+    }
+
+    /// Whether the fleet's limits are shared through Redis right now.
+    pub fn set_cluster_shared(&self, shared: bool) {
+        for (mode, on) in [("shared", shared), ("local", !shared)] {
+            self.cluster_limits
+                .get_or_create(&ModeLabels { mode })
+                .set(i64::from(on));
+        }
+    }
+
+    /// Redis was lost.
+    pub fn cluster_fallback(&self) {
+        self.cluster_fallbacks.inc();
+    }
+
+    /// Whether audit records wait for PostgreSQL (spooled in the file).
+    pub fn set_postgres_pending(&self, pending: bool) {
+        self.audit_postgres_pending.set(i64::from(pending));
     }
 
     fn mark_stream(&self, on: bool) {

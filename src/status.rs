@@ -168,6 +168,9 @@ pub struct Report {
     pub cert_cache: CertCache,
     pub config_reloads: Reloads,
     pub intercept: Vec<String>,
+    /// Present with `[cluster]`: how limits are shared across the fleet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::cluster::ClusterStatus>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -196,6 +199,9 @@ pub struct AuditStatus {
     pub path: String,
     /// Records lost to overflow; anything but 0 is a problem.
     pub dropped: u64,
+    /// Present with `[audit] postgres_url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<crate::audit::postgres::PostgresStatus>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -258,6 +264,7 @@ pub fn report(app: &App, address: std::net::SocketAddr) -> Report {
         audit: AuditStatus {
             path: app.auditor.path().display().to_string(),
             dropped: app.auditor.dropped(),
+            postgres: app.auditor.postgres_status(),
         },
         cert_cache: CertCache {
             entries,
@@ -266,6 +273,7 @@ pub fn report(app: &App, address: std::net::SocketAddr) -> Report {
         },
         config_reloads: Reloads { success, failure },
         intercept: app.settings.intercept.clone(),
+        cluster: app.cluster.as_ref().map(|c| c.status()),
     }
 }
 

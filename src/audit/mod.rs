@@ -8,10 +8,12 @@
 //! Every record also passes [`crate::metrics::Metrics::observe`] and, for
 //! the live page, a broadcast ([`Auditor::subscribe`]) plus a short history
 //! of recent records ([`Auditor::recent`]). The writer rotates the file by
-//! size ([`rotate`]).
+//! size ([`rotate`]). With `[audit] postgres_url` the same records also go
+//! to PostgreSQL ([`postgres`]), through their own queue and task.
 
 pub mod capture;
 pub mod chain;
+pub mod postgres;
 pub mod record;
 pub mod redact;
 pub mod rotate;
@@ -52,6 +54,7 @@ pub struct Auditor {
     metrics: Arc<Metrics>,
     live: broadcast::Sender<Arc<Record>>,
     recent: Mutex<VecDeque<Arc<Record>>>,
+    postgres: Option<postgres::Sink>,
 }
 
 impl Auditor {
@@ -83,12 +86,18 @@ impl Auditor {
             prev_hash,
         };
         tokio::spawn(write_loop(writer, rx, stop_rx));
+        let metrics = Arc::new(Metrics::new());
+        let postgres = settings
+            .postgres
+            .as_ref()
+            .map(|pg| postgres::Sink::start(pg, path, metrics.clone()));
         Ok(Auditor {
             tx,
             dropped: Arc::new(AtomicU64::new(0)),
             stop: Mutex::new(Some(stop_tx)),
             path: path.to_path_buf(),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
+            postgres,
             live: broadcast::channel(LIVE_QUEUE).0,
             recent: Mutex::new(VecDeque::with_capacity(RECENT)),
         })
@@ -130,6 +139,9 @@ impl Auditor {
             }
             recent.push_back(shared.clone());
         }
+        if let Some(pg) = &self.postgres {
+            pg.offer(shared.clone());
+        }
         // No subscriber is the normal case, not an error.
         let _ = self.live.send(shared);
         if let Err(e) = self.tx.try_send(record) {
@@ -140,6 +152,11 @@ impl Auditor {
             };
             tracing::error!(dropped_total = n, reason, "audit record dropped");
         }
+    }
+
+    /// The PostgreSQL sink's state, when there is one.
+    pub fn postgres_status(&self) -> Option<postgres::PostgresStatus> {
+        self.postgres.as_ref().map(postgres::Sink::status)
     }
 
     /// Records lost to overflow since start.
@@ -155,6 +172,9 @@ impl Auditor {
             if stop.send(done_tx).is_ok() {
                 let _ = done_rx.await;
             }
+        }
+        if let Some(pg) = &self.postgres {
+            pg.shutdown().await;
         }
     }
 }
@@ -266,6 +286,7 @@ mod tests {
             max_body_bytes: 0,
             max_file_bytes,
             keep_files,
+            postgres: None,
         }
     }
 

@@ -329,6 +329,24 @@ fn human(r: &serde_json::Value) -> String {
         s(&r["audit"]["path"]),
         n(&r["audit"]["dropped"])
     );
+    if let Some(pg) = r["audit"].get("postgres") {
+        let _ = writeln!(
+            out,
+            "postgres:  {} ({})",
+            s(&pg["url"]),
+            s(&pg["state"]).replace('_', " ")
+        );
+    }
+    if let Some(c) = r.get("cluster") {
+        let _ = writeln!(
+            out,
+            "cluster:   limits {} via {} (replicas {}, fallbacks {})",
+            s(&c["limits"]),
+            s(&c["redis"]),
+            s(&c["replicas"]),
+            n(&c["fallbacks"])
+        );
+    }
     let _ = writeln!(out, "providers:");
     for p in r["providers"].as_array().into_iter().flatten() {
         let creds: Vec<String> = p["credentials"]

@@ -2,6 +2,10 @@
 //! lines), filtered by status, optionally followed like `tail -F`: it keeps
 //! reading across rotation (the writer renames the live file to `.1` and
 //! starts a new one; see [`crate::audit::rotate`]).
+//!
+//! With `[audit] postgres_url` the records come from PostgreSQL instead —
+//! the whole fleet's trail, with the same filters; `--follow` polls. If the
+//! database cannot be reached, this machine's file is shown (with a warning).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -38,6 +42,14 @@ impl StatusFilter {
             _ => Err(CliError::Usage(format!(
                 "--status {s:?}: expected 2xx, 4xx, 5xx (any class 1xx-5xx) or a code like 429"
             ))),
+        }
+    }
+
+    /// The status range as `low..high`, for the database query.
+    fn range(self) -> (i32, i32) {
+        match self {
+            StatusFilter::Class(c) => (i32::from(c) * 100, i32::from(c) * 100 + 100),
+            StatusFilter::Code(c) => (i32::from(c), i32::from(c) + 1),
         }
     }
 
@@ -107,8 +119,17 @@ pub fn run(args: LogsArgs) -> Result<(), CliError> {
         filter,
         header_done: false,
     };
-    let path = settings.audit.path.as_path();
     let last = args.last.or(args.follow.then_some(10));
+    if let Some(pg) = &settings.audit.postgres {
+        match from_postgres(pg.url.expose(), &args, last, &mut printer) {
+            Ok(()) => return Ok(()),
+            Err(e) => eprintln!(
+                "switchyard: cannot read the audit trail from PostgreSQL ({}): {e}; showing this machine's audit file",
+                crate::config::redact_url(pg.url.expose())
+            ),
+        }
+    }
+    let path = settings.audit.path.as_path();
 
     // History: rotated files oldest first, then the live file, read through
     // the handle that `--follow` keeps reading from, so nothing falls
@@ -173,6 +194,56 @@ pub fn run(args: LogsArgs) -> Result<(), CliError> {
         return Ok(());
     }
     follow(path, live, &mut printer)
+}
+
+/// The records from PostgreSQL, oldest first; with `--follow`, polls for
+/// rows inserted since (in insertion order, so backfilled rows show too).
+/// Err only when nothing was printed yet (the caller falls back to the file).
+fn from_postgres(
+    url: &str,
+    args: &LogsArgs,
+    last: Option<usize>,
+    printer: &mut Printer,
+) -> Result<(), String> {
+    use crate::audit::postgres::{connect, query, Query};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let client = connect(url).await?;
+        let status = printer.filter.map(StatusFilter::range);
+        let mut q = Query {
+            status,
+            last,
+            after_seq: None,
+        };
+        let mut first = true;
+        loop {
+            let rows = match query(&client, &q).await {
+                Ok(rows) => rows,
+                Err(e) if first => return Err(e),
+                Err(e) => {
+                    eprintln!("switchyard: PostgreSQL: {e}; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            first = false;
+            for (seq, record) in rows {
+                q.after_seq = Some(seq);
+                if !printer.line(&record) {
+                    return Ok(());
+                }
+            }
+            if !args.follow {
+                return Ok(());
+            }
+            q.last = None;
+            q.after_seq.get_or_insert(0);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
 }
 
 /// Tails the live file forever. When it is rotated away, the old handle is

@@ -90,6 +90,27 @@ pub fn check(args: ConfigArgs) -> Result<(), CliError> {
     if let Some(bridge) = &settings.bridge {
         println!("bridge: {} ({})", bridge.url, bridge.mode.name());
     }
+    if let Some(c) = &settings.cluster {
+        let replicas = c
+            .replicas
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "unset".into());
+        println!(
+            "cluster: limits shared through {} (replicas {replicas}, timeout {} ms)",
+            crate::config::redact_url(c.redis_url.expose()),
+            c.timeout.as_millis()
+        );
+    }
+    if let Some(pg) = &settings.audit.postgres {
+        let retention = pg
+            .retention_days
+            .map(|d| format!("{d} days"))
+            .unwrap_or_else(|| "forever".into());
+        println!(
+            "audit: also to {} (kept {retention})",
+            crate::config::redact_url(pg.url.expose())
+        );
+    }
     print_routes(&settings.routes);
     Ok(())
 }

@@ -35,6 +35,8 @@ pub struct FileConfig {
     pub timeouts: TimeoutsSection,
     #[serde(default)]
     pub limits: LimitsSection,
+    /// A fleet's shared limits (README "Running a fleet").
+    pub cluster: Option<ClusterSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,6 +142,23 @@ pub struct AuditSection {
     pub max_file_bytes: Option<u64>,
     /// How many rotated files to keep.
     pub keep_files: Option<usize>,
+    /// A second sink: the same records in PostgreSQL.
+    pub postgres_url: Option<String>,
+    /// Rows older than this are deleted from PostgreSQL (none when unset).
+    pub retention_days: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    pub redis_url: Option<String>,
+    /// Replicas behind the load balancer: local limits are 1/N of each
+    /// credential's while Redis is unreachable.
+    pub replicas: Option<u32>,
+    /// How long a Redis call may take before this replica falls back.
+    pub timeout_ms: Option<u64>,
+    /// Prefix of every Redis key (several fleets sharing one Redis).
+    pub key_prefix: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -90,6 +90,39 @@ pub struct AuditSettings {
     pub max_file_bytes: u64,
     /// Rotated files kept (`audit.jsonl.1` … `.N`).
     pub keep_files: usize,
+    /// The PostgreSQL sink (`[audit] postgres_url`).
+    pub postgres: Option<PostgresSettings>,
+}
+
+/// `[audit] postgres_url` and `retention_days`.
+#[derive(Debug, Clone)]
+pub struct PostgresSettings {
+    /// May hold a password: never printed (see [`redact_url`]).
+    pub url: Secret,
+    pub retention_days: Option<u32>,
+}
+
+/// `[cluster]`: limits shared by a fleet of replicas through Redis.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// May hold a password: never printed (see [`redact_url`]).
+    pub redis_url: Secret,
+    pub replicas: Option<u32>,
+    pub timeout: Duration,
+    pub key_prefix: String,
+}
+
+/// A database URL fit for logs and `status`: scheme, host, port and path,
+/// without user or password.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let rest = rest.rsplit_once('@').map(|(_, host)| host).unwrap_or(rest);
+            let rest = rest.split_once('?').map(|(h, _)| h).unwrap_or(rest);
+            format!("{scheme}://{rest}")
+        }
+        None => "(unparsable url)".into(),
+    }
 }
 
 /// Everything a running switchyard needs, fully resolved.
@@ -114,6 +147,7 @@ pub struct Settings {
     pub clients: crate::access::Clients,
     pub tunnel: crate::access::TunnelPolicy,
     pub limits: Limits,
+    pub cluster: Option<ClusterSettings>,
     /// The parsed file, for the parts later stages resolve themselves.
     pub file: std::sync::Arc<FileConfig>,
     /// The file's text, to locate keys in error messages.
@@ -288,7 +322,9 @@ impl Resolver<'_> {
                 .audit
                 .keep_files
                 .unwrap_or(crate::audit::rotate::DEFAULT_KEEP_FILES),
+            postgres: self.postgres(&file)?,
         };
+        let cluster = self.cluster(&file)?;
         let errors = match file.errors.format.as_deref() {
             None | Some("json") => ErrorFormat::Json,
             Some("text") => ErrorFormat::Text,
@@ -352,9 +388,68 @@ impl Resolver<'_> {
             clients,
             tunnel,
             limits,
+            cluster,
             file: std::sync::Arc::new(file),
             file_text: std::sync::Arc::new(self.text.to_owned()),
         })
+    }
+
+    fn postgres(&self, file: &FileConfig) -> Result<Option<PostgresSettings>, ConfigError> {
+        let a = &file.audit;
+        let Some(url) = a.postgres_url.as_deref() else {
+            if a.retention_days.is_some() {
+                return Err(self.invalid(
+                    "audit.retention_days",
+                    "applies to the PostgreSQL sink: set audit.postgres_url too",
+                ));
+            }
+            return Ok(None);
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+            || url.parse::<tokio_postgres::Config>().is_err()
+        {
+            return Err(self.invalid(
+                "audit.postgres_url",
+                "expected a URL like postgres://user:password@host:5432/database",
+            ));
+        }
+        if a.retention_days == Some(0) {
+            return Err(self.invalid("audit.retention_days", "must be at least 1"));
+        }
+        Ok(Some(PostgresSettings {
+            url: Secret::new(url),
+            retention_days: a.retention_days,
+        }))
+    }
+
+    fn cluster(&self, file: &FileConfig) -> Result<Option<ClusterSettings>, ConfigError> {
+        let Some(c) = &file.cluster else {
+            return Ok(None);
+        };
+        let Some(url) = c.redis_url.as_deref() else {
+            return Err(self.invalid("cluster.redis_url", "required in [cluster]"));
+        };
+        if !(url.starts_with("redis://") || url.starts_with("redis+unix://"))
+            || redis::Client::open(url).is_err()
+        {
+            return Err(self.invalid(
+                "cluster.redis_url",
+                "expected a URL like redis://host:6379/0 (rediss:// is not supported)",
+            ));
+        }
+        if c.replicas == Some(0) {
+            return Err(self.invalid("cluster.replicas", "must be at least 1"));
+        }
+        let timeout_ms = c.timeout_ms.unwrap_or(250);
+        if !(1..=10_000).contains(&timeout_ms) {
+            return Err(self.invalid("cluster.timeout_ms", "expected 1 to 10000"));
+        }
+        Ok(Some(ClusterSettings {
+            redis_url: Secret::new(url),
+            replicas: c.replicas,
+            timeout: Duration::from_millis(timeout_ms),
+            key_prefix: c.key_prefix.clone().unwrap_or_else(|| "switchyard".into()),
+        }))
     }
 
     fn routes(
@@ -848,6 +943,54 @@ mod tests {
             ..flags
         };
         Settings::load(&flags, &Env::from_pairs(env))
+    }
+
+    #[test]
+    fn fleet_sections_resolve_and_are_checked() {
+        let s = load("", &[], Flags::default()).unwrap();
+        assert!(s.cluster.is_none() && s.audit.postgres.is_none());
+        let text = "[cluster]\nredis_url = \"redis://:pw@10.0.0.5:6379/2\"\nreplicas = 3\n\
+                    [audit]\npostgres_url = \"postgres://sy:pw@db/audit\"\nretention_days = 90\n";
+        let s = load(text, &[], Flags::default()).unwrap();
+        let c = s.cluster.unwrap();
+        assert_eq!(
+            (c.replicas, c.timeout),
+            (Some(3), Duration::from_millis(250))
+        );
+        assert_eq!(c.key_prefix, "switchyard");
+        assert_eq!(s.audit.postgres.unwrap().retention_days, Some(90));
+        for (text, key) in [
+            ("[cluster]\nreplicas = 2\n", "cluster.redis_url"),
+            ("[cluster]\nredis_url = \"http://x\"\n", "cluster.redis_url"),
+            (
+                "[cluster]\nredis_url = \"redis://x\"\nreplicas = 0\n",
+                "cluster.replicas",
+            ),
+            (
+                "[cluster]\nredis_url = \"redis://x\"\ntimeout_ms = 0\n",
+                "cluster.timeout_ms",
+            ),
+            (
+                "[audit]\npostgres_url = \"mysql://x\"\n",
+                "audit.postgres_url",
+            ),
+            ("[audit]\nretention_days = 3\n", "audit.retention_days"),
+        ] {
+            let err = load(text, &[], Flags::default()).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+            assert!(!err.contains("pw"), "{err}");
+        }
+    }
+
+    #[test]
+    fn database_urls_lose_their_credentials_when_shown() {
+        assert_eq!(
+            redact_url("postgres://sy:s3cret@db.internal:5432/audit?sslmode=disable"),
+            "postgres://db.internal:5432/audit"
+        );
+        assert_eq!(redact_url("redis://:p@ss@r:6379/0"), "redis://r:6379/0");
+        assert_eq!(redact_url("redis://r:6379"), "redis://r:6379");
+        assert_eq!(redact_url("s3cret"), "(unparsable url)");
     }
 
     #[test]

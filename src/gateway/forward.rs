@@ -70,7 +70,7 @@ pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<
     let mut tried: Vec<(String, usize)> = Vec::new();
     let mut last: Option<Failed> = None;
     loop {
-        let (provider, mut lease) = match pick(&ctx, &plan, &tried, estimate) {
+        let (provider, mut lease) = match pick(&ctx, &plan, &tried, estimate).await {
             Ok(picked) => picked,
             Err(wait) => return give_up(ctx, call.protocol, last, wait).await,
         };
@@ -178,40 +178,30 @@ fn failover_outcome(resp: &Response<Body>) -> Option<Outcome> {
 }
 
 /// The next provider and credential: primaries in order, then fallbacks
-/// round-robin. Err: how long until something may be free.
-fn pick(
+/// round-robin. Err: how long until something may be free. Awaits only when
+/// a fleet shares its limits through Redis.
+async fn pick(
     ctx: &Ctx,
     plan: &Plan,
     tried: &[(String, usize)],
     estimate: u64,
 ) -> Result<(Arc<ProviderSpec>, Lease), Duration> {
     let mut soonest = Duration::MAX;
-    let mut try_provider = |p: &Arc<ProviderSpec>| -> Option<Lease> {
-        let pool = ctx.app.pools().get(&p.name)?;
-        let skip: Vec<usize> = tried
-            .iter()
-            .filter(|(n, _)| *n == p.name)
-            .map(|(_, i)| *i)
-            .collect();
-        match pool.acquire(estimate, &skip) {
-            Ok(lease) => Some(lease),
-            Err(wait) => {
-                soonest = soonest.min(wait);
-                None
-            }
-        }
-    };
     for p in &plan.primaries {
-        if let Some(lease) = try_provider(p) {
-            return Ok((p.clone(), lease));
+        match try_provider(ctx, p, tried, estimate).await {
+            Some(Ok(lease)) => return Ok((p.clone(), lease)),
+            Some(Err(wait)) => soonest = soonest.min(wait),
+            None => {}
         }
     }
     let n = plan.fallbacks.len();
     let start = ctx.app.next_fallback();
     for k in 0..n {
         let p = &plan.fallbacks[(start + k) % n];
-        if let Some(lease) = try_provider(p) {
-            return Ok((p.clone(), lease));
+        match try_provider(ctx, p, tried, estimate).await {
+            Some(Ok(lease)) => return Ok((p.clone(), lease)),
+            Some(Err(wait)) => soonest = soonest.min(wait),
+            None => {}
         }
     }
     Err(if soonest == Duration::MAX {
@@ -219,6 +209,23 @@ fn pick(
     } else {
         soonest
     })
+}
+
+/// A lease from `p`'s pool, skipping the credentials this request tried;
+/// None when the provider has no pool.
+async fn try_provider(
+    ctx: &Ctx,
+    p: &ProviderSpec,
+    tried: &[(String, usize)],
+    estimate: u64,
+) -> Option<Result<Lease, Duration>> {
+    let pool = ctx.app.pools().get(&p.name)?;
+    let skip: Vec<usize> = tried
+        .iter()
+        .filter(|(n, _)| *n == p.name)
+        .map(|(_, i)| *i)
+        .collect();
+    Some(pool.acquire_shared(estimate, &skip).await)
 }
 
 /// Nothing left to try: the last provider answer if there was one, else 503.

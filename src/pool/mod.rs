@@ -5,6 +5,11 @@
 //! provider also has a circuit breaker fed by 5xx, timeouts and connection
 //! failures. A [`Lease`] is what a request holds while it uses a credential;
 //! it reports the outcome back.
+//!
+//! With a [`Cluster`] (a fleet sharing Redis), [`ProviderPool::acquire_shared`]
+//! asks Redis first and still counts locally (the local state then covers
+//! this replica's own traffic, ready for a Redis outage); while Redis is
+//! unreachable it decides locally with limits divided by the replica count.
 
 pub mod breaker;
 pub mod window;
@@ -17,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use breaker::{Admit, Breaker};
 use window::Window;
 
+use crate::cluster::{AcquireArgs, Cluster, SharedCredential};
 use crate::providers::ProviderSpec;
 
 /// What happened to a request, as far as the credential and provider go.
@@ -46,19 +52,20 @@ struct Credential {
 }
 
 impl Credential {
-    /// Zero when usable now, else how long until it may be.
-    fn wait(&mut self, now: Instant) -> Duration {
+    /// Zero when usable now, else how long until it may be. `divisor`
+    /// scales the limits down (a replica's share while Redis is away).
+    fn wait(&mut self, now: Instant, divisor: u32) -> Duration {
         let mut wait = self
             .cooldown_until
             .map(|t| t.saturating_duration_since(now))
             .unwrap_or_default();
-        if let Some(rpm) = self.rpm {
+        if let Some(rpm) = self.rpm.map(|r| (r / divisor.max(1)).max(1)) {
             if self.requests.sum(now) >= u64::from(rpm) {
                 wait = wait.max(self.requests.wait_until_below(now, u64::from(rpm)));
                 wait = wait.max(Duration::from_millis(1));
             }
         }
-        if let Some(tpm) = self.tpm {
+        if let Some(tpm) = self.tpm.map(|t| (t / u64::from(divisor.max(1))).max(1)) {
             if self.tokens.sum(now) >= tpm {
                 wait = wait
                     .max(self.tokens.wait_until_below(now, tpm))
@@ -87,6 +94,19 @@ pub struct ProviderPool {
     breaker: Mutex<Breaker>,
     next: AtomicUsize,
     ids: AtomicU64,
+    shared: Option<Shared>,
+}
+
+/// A pool's handle on the fleet's shared state.
+#[derive(Debug)]
+struct Shared {
+    cluster: Arc<Cluster>,
+    breaker_key: String,
+    breaker: breaker::BreakerSpec,
+    credentials: Vec<SharedCredential>,
+    /// How long a half-open probe holds the slot if its replica never
+    /// reports (crashed): the request timeout.
+    probe_lease: Duration,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -97,6 +117,31 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl ProviderPool {
     pub fn new(spec: &ProviderSpec) -> ProviderPool {
+        ProviderPool::with_cluster(spec, None, Duration::from_secs(600))
+    }
+
+    /// A pool whose limits are shared through `cluster` when there is one.
+    /// `probe_lease`: see [`Shared`].
+    pub fn with_cluster(
+        spec: &ProviderSpec,
+        cluster: Option<&Arc<Cluster>>,
+        probe_lease: Duration,
+    ) -> ProviderPool {
+        let shared = cluster.map(|cluster| Shared {
+            cluster: cluster.clone(),
+            breaker_key: cluster.breaker_key(&spec.name),
+            breaker: spec.breaker,
+            credentials: spec
+                .credentials
+                .iter()
+                .map(|c| SharedCredential {
+                    key: cluster.credential_key(&spec.name, &c.name, c.key.as_ref()),
+                    rpm: c.rpm,
+                    tpm: c.tpm,
+                })
+                .collect(),
+            probe_lease,
+        });
         let credentials = spec
             .credentials
             .iter()
@@ -116,6 +161,7 @@ impl ProviderPool {
             breaker: Mutex::new(Breaker::new(spec.breaker)),
             next: AtomicUsize::new(0),
             ids: AtomicU64::new(0),
+            shared,
         }
     }
 
@@ -127,6 +173,64 @@ impl ProviderPool {
     /// and `estimate` tokens against its windows. `skip` lists credential
     /// indexes this request already tried. Err: how long until one may be free.
     pub fn acquire(self: &Arc<Self>, estimate: u64, skip: &[usize]) -> Result<Lease, Duration> {
+        self.acquire_local(estimate, skip, 1)
+    }
+
+    /// [`ProviderPool::acquire`] for a fleet: through Redis while it answers,
+    /// else locally with `1/replicas` of each limit. Without a cluster this
+    /// is the local path and never awaits.
+    pub async fn acquire_shared(
+        self: &Arc<Self>,
+        estimate: u64,
+        skip: &[usize],
+    ) -> Result<Lease, Duration> {
+        let Some(shared) = &self.shared else {
+            return self.acquire_local(estimate, skip, 1);
+        };
+        if !shared.cluster.is_shared() {
+            return self.acquire_local(estimate, skip, shared.cluster.local_divisor());
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let args = AcquireArgs {
+            breaker_key: &shared.breaker_key,
+            credentials: &shared.credentials,
+            probe_lease: shared.probe_lease,
+            estimate,
+            start,
+            skip,
+        };
+        let grant = match shared.cluster.acquire(args).await {
+            Ok(Ok(grant)) => grant,
+            Ok(Err(wait)) => return Err(wait),
+            // Redis failed just now (logged by the cluster): decide alone.
+            Err(()) => return self.acquire_local(estimate, skip, shared.cluster.local_divisor()),
+        };
+        let now = Instant::now();
+        let id = self.ids.fetch_add(1, Ordering::Relaxed);
+        if let Some(cred) = lock(&self.credentials).get_mut(grant.index) {
+            cred.requests.add(id, now, 1);
+            cred.tokens.add(id, now, estimate);
+        }
+        Ok(Lease {
+            pool: self.clone(),
+            index: grant.index,
+            id,
+            probe: false,
+            reported: false,
+            shared: Some(SharedLease {
+                bucket: grant.bucket,
+                estimate,
+                probe: grant.probe,
+            }),
+        })
+    }
+
+    fn acquire_local(
+        self: &Arc<Self>,
+        estimate: u64,
+        skip: &[usize],
+        divisor: u32,
+    ) -> Result<Lease, Duration> {
         let now = Instant::now();
         let probe = match lock(&self.breaker).allow(now) {
             Admit::Yes => false,
@@ -143,7 +247,7 @@ impl ProviderPool {
                 continue;
             }
             let cred = &mut creds[index];
-            let wait = cred.wait(now);
+            let wait = cred.wait(now, divisor);
             if wait > Duration::ZERO {
                 soonest = soonest.min(wait);
                 continue;
@@ -157,6 +261,7 @@ impl ProviderPool {
                 id,
                 probe,
                 reported: false,
+                shared: None,
             });
         }
         drop(creds);
@@ -174,13 +279,48 @@ impl ProviderPool {
         lock(&self.breaker).state().name()
     }
 
+    /// For a Redis that lacks this replica's counts: per shared window key,
+    /// the (age, weight) of the local entries made since `since` (all when
+    /// None). Empty without a cluster.
+    pub fn unshared_counts(&self, since: Option<Instant>) -> Vec<(String, Vec<(Duration, u64)>)> {
+        let Some(shared) = &self.shared else {
+            return Vec::new();
+        };
+        let now = Instant::now();
+        let mut creds = lock(&self.credentials);
+        let mut out = Vec::new();
+        for (cred, key) in creds.iter_mut().zip(&shared.credentials) {
+            out.push((
+                format!("{}:req", key.key),
+                cred.requests.entries_since(now, since),
+            ));
+            if key.tpm.is_some() {
+                out.push((
+                    format!("{}:tok", key.key),
+                    cred.tokens.entries_since(now, since),
+                ));
+            }
+        }
+        out.retain(|(_, entries)| !entries.is_empty());
+        out
+    }
+
+    /// The divisor local limits run under now.
+    fn divisor(&self) -> u32 {
+        match &self.shared {
+            Some(s) if !s.cluster.is_shared() => s.cluster.local_divisor(),
+            _ => 1,
+        }
+    }
+
     pub fn credentials_status(&self) -> Vec<CredentialStatus> {
         let now = Instant::now();
+        let divisor = self.divisor();
         lock(&self.credentials)
             .iter_mut()
             .map(|c| {
                 let cooling = c.cooldown_until.is_some_and(|t| t > now);
-                let limited = c.wait(now) > Duration::ZERO;
+                let limited = c.wait(now, divisor) > Duration::ZERO;
                 CredentialStatus {
                     name: c.name.clone(),
                     state: if cooling {
@@ -216,11 +356,32 @@ impl ProviderPool {
                 }
             }
         }
-        let mut breaker = lock(&self.breaker);
-        match outcome {
-            Outcome::Success | Outcome::RateLimited { .. } => breaker.on_success(),
-            Outcome::ServerError | Outcome::Unreachable => breaker.on_failure(now),
+        {
+            let mut breaker = lock(&self.breaker);
+            match outcome {
+                Outcome::Success | Outcome::RateLimited { .. } => breaker.on_success(),
+                Outcome::ServerError | Outcome::Unreachable => breaker.on_failure(now),
+            }
         }
+        if let (Some(shared), Some(_)) = (&self.shared, &lease.shared) {
+            if let Some(cred) = shared.credentials.get(lease.index) {
+                shared.cluster.spawn_report(
+                    shared.breaker_key.clone(),
+                    cred.key.clone(),
+                    outcome,
+                    shared.breaker,
+                );
+            }
+        }
+    }
+}
+
+/// Backoff jitter as a factor in thousandths (800–1200).
+pub fn jitter_permille() -> u64 {
+    let mut byte = [0u8; 1];
+    match aws_lc_rs::rand::fill(&mut byte) {
+        Ok(()) => 800 + u64::from(byte[0]) * 400 / 255,
+        Err(_) => 1000,
     }
 }
 
@@ -234,6 +395,16 @@ fn backoff(strikes: u32) -> Duration {
         Err(_) => 1.0,
     };
     base.mul_f64(jitter)
+}
+
+/// The part of a lease Redis granted.
+#[derive(Debug)]
+struct SharedLease {
+    /// The Unix second (Redis time) the request was counted in.
+    bucket: u64,
+    estimate: u64,
+    /// Holds the fleet's half-open probe slot.
+    probe: bool,
 }
 
 /// Parses `retry-after`: delay-seconds or an HTTP date.
@@ -255,6 +426,7 @@ pub struct Lease {
     id: u64,
     probe: bool,
     reported: bool,
+    shared: Option<SharedLease>,
 }
 
 impl Lease {
@@ -279,6 +451,20 @@ impl Lease {
         if let Some(cred) = lock(&self.pool.credentials).get_mut(self.index) {
             cred.tokens.settle(self.id, tokens);
         }
+        if let (Some(shared), Some(lease)) = (&self.pool.shared, &self.shared) {
+            if let Some(cred) = shared
+                .credentials
+                .get(self.index)
+                .filter(|c| c.tpm.is_some())
+            {
+                let delta = tokens as i64 - lease.estimate as i64;
+                if delta != 0 {
+                    shared
+                        .cluster
+                        .spawn_settle(cred.key.clone(), lease.bucket, delta);
+                }
+            }
+        }
     }
 }
 
@@ -286,6 +472,14 @@ impl Drop for Lease {
     fn drop(&mut self) {
         if !self.reported && self.probe {
             lock(&self.pool.breaker).probe_abandoned();
+        }
+        if let (false, Some(shared), Some(lease)) = (self.reported, &self.pool.shared, &self.shared)
+        {
+            if lease.probe {
+                shared
+                    .cluster
+                    .spawn_probe_abandoned(shared.breaker_key.clone());
+            }
         }
     }
 }
@@ -298,10 +492,25 @@ pub struct Pools {
 
 impl Pools {
     pub fn new(providers: &[Arc<ProviderSpec>]) -> Pools {
+        Pools::with_cluster(providers, None, Duration::from_secs(600))
+    }
+
+    /// Pools sharing their limits through `cluster` when there is one.
+    pub fn with_cluster(
+        providers: &[Arc<ProviderSpec>],
+        cluster: Option<&Arc<Cluster>>,
+        probe_lease: Duration,
+    ) -> Pools {
         Pools {
             providers: providers
                 .iter()
-                .map(|p| (p.name.clone(), Arc::new(ProviderPool::new(p))))
+                .map(|p| {
+                    let pool = Arc::new(ProviderPool::with_cluster(p, cluster, probe_lease));
+                    if let Some(cluster) = cluster {
+                        cluster.register(&pool);
+                    }
+                    (p.name.clone(), pool)
+                })
                 .collect(),
         }
     }
@@ -312,6 +521,8 @@ impl Pools {
         old: &Pools,
         old_specs: &[Arc<ProviderSpec>],
         next: &[Arc<ProviderSpec>],
+        cluster: Option<&Arc<Cluster>>,
+        probe_lease: Duration,
     ) -> Pools {
         let providers = next
             .iter()
@@ -322,7 +533,13 @@ impl Pools {
                     .is_some_and(|o| same_definition(o, spec));
                 let pool = match (unchanged, old.providers.get(&spec.name)) {
                     (true, Some(pool)) => pool.clone(),
-                    _ => Arc::new(ProviderPool::new(spec)),
+                    _ => {
+                        let pool = Arc::new(ProviderPool::with_cluster(spec, cluster, probe_lease));
+                        if let Some(cluster) = cluster {
+                            cluster.register(&pool);
+                        }
+                        pool
+                    }
                 };
                 (spec.name.clone(), pool)
             })
@@ -392,6 +609,30 @@ mod tests {
             [0, 1, 1, 1],
             "a has rpm 1, so after one use only b serves"
         );
+    }
+
+    #[test]
+    fn local_fallback_divides_the_limits() {
+        let pool = Arc::new(ProviderPool::new(&spec(&[("a", Some(30), Some(3000))])));
+        let served = (0..30)
+            .filter(|_| pool.acquire_local(1, &[], 3).is_ok())
+            .count();
+        assert_eq!(served, 10, "30 rpm over 3 replicas");
+        let pool = Arc::new(ProviderPool::new(&spec(&[("a", Some(2), None)])));
+        let served = (0..5)
+            .filter(|_| pool.acquire_local(1, &[], 10).is_ok())
+            .count();
+        assert_eq!(served, 1, "never below one request a minute");
+        let pool = Arc::new(ProviderPool::new(&spec(&[("a", None, Some(900))])));
+        assert!(pool.acquire_local(300, &[], 3).is_ok());
+        assert!(pool.acquire_local(1, &[], 3).is_err(), "300 tpm each");
+    }
+
+    #[tokio::test]
+    async fn without_a_cluster_acquire_shared_is_the_local_path() {
+        let pool = Arc::new(ProviderPool::new(&spec(&[("a", Some(1), None)])));
+        assert!(pool.acquire_shared(1, &[]).await.is_ok());
+        assert!(pool.acquire_shared(1, &[]).await.is_err());
     }
 
     #[test]

@@ -50,6 +50,17 @@ impl Window {
         }
     }
 
+    /// The entries still in the window made at or after `since` (all when
+    /// None), as (age, weight): what a replica hands a Redis that lost them.
+    pub fn entries_since(&mut self, now: Instant, since: Option<Instant>) -> Vec<(Duration, u64)> {
+        self.expire(now);
+        self.entries
+            .iter()
+            .filter(|(_, at, _)| since.is_none_or(|s| *at >= s))
+            .map(|&(_, at, weight)| (now.saturating_duration_since(at), weight))
+            .collect()
+    }
+
     /// How long until the window's total drops below `limit`.
     pub fn wait_until_below(&mut self, now: Instant, limit: u64) -> Duration {
         self.expire(now);
@@ -85,6 +96,13 @@ mod tests {
             Duration::from_secs(29)
         );
         assert_eq!(w.sum(t0 + Duration::from_secs(61)), 50);
+        assert_eq!(
+            w.entries_since(
+                t0 + Duration::from_secs(61),
+                Some(t0 + Duration::from_secs(1))
+            ),
+            [(Duration::from_secs(31), 50)]
+        );
         assert_eq!(w.sum(t0 + Duration::from_secs(91)), 0);
     }
 

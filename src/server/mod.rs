@@ -41,7 +41,12 @@ impl Server {
         // reports the address (status, the state file) reads it from here.
         let mut settings = settings;
         settings.listen = addr;
-        let hub = Arc::new(Hub::new(App::new(settings)?));
+        let app = App::new(settings)?;
+        if let Some(cluster) = &app.cluster {
+            // Share limits from the first request when Redis is there.
+            cluster.first_contact().await;
+        }
+        let hub = Arc::new(Hub::new(app));
         let pools = crate::status::HubPools(Arc::downgrade(&hub));
         hub.current()
             .auditor

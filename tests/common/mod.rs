@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod fleet;
 pub mod origin;
 pub mod peers;
 pub mod squid;

@@ -1,0 +1,710 @@
+//! The audit trail in PostgreSQL (`[audit] postgres_url`): a second sink
+//! beside the JSONL file, for a fleet's one queryable trail.
+//!
+//! [`super::Auditor::record`] hands every record to this sink's task through
+//! a bounded channel, as it does to the file writer: requests never wait on
+//! the database. The task inserts in batches (`ON CONFLICT (id) DO NOTHING`,
+//! so inserting a record twice is harmless), runs the migrations on every
+//! (re)connect and deletes rows past `retention_days` hourly.
+//!
+//! The JSONL file is the spool. When PostgreSQL is unreachable the task
+//! remembers the oldest timestamp it could not insert (in memory and in
+//! `<audit file>.pg-pending`, so a restart during an outage still knows)
+//! and drops the batch: the file writer has the same records. While the
+//! process runs, that file otherwise holds its start time and is removed by
+//! a clean shutdown, so after a crash (records still queued for the
+//! database) the next start backfills the crashed run too. Once the
+//! database is back it re-reads the audit files (rotated ones too) and
+//! inserts every record from that timestamp on; the idempotent insert turns
+//! the overlap into no-ops. Nothing lost, nothing duplicated — unless the
+//! outage outlasts the rotated files that `keep_files` keeps.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::{Client, NoTls};
+
+use super::record::Record;
+use super::rotate;
+use crate::config::{redact_url, PostgresSettings};
+use crate::metrics::Metrics;
+
+/// Records waiting for the database before the sink spools them instead.
+const QUEUE: usize = 16_384;
+/// Rows per INSERT.
+const BATCH: usize = 500;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often an unreachable database is tried again.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// How long shutdown may spend on the last records (the rest stay spooled).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Serialises concurrent migrations from replicas starting together.
+const MIGRATION_LOCK: i64 = 0x5357_4954_4348_5944; // "SWITCHYD"
+
+/// Schema versions, applied in order, each once.
+const MIGRATIONS: [(i32, &str); 1] = [(
+    1,
+    "CREATE TABLE audit_records (
+        seq bigint GENERATED ALWAYS AS IDENTITY,
+        id text PRIMARY KEY,
+        ts timestamptz NOT NULL,
+        kind text NOT NULL,
+        status integer,
+        provider text,
+        model text,
+        credential text,
+        client text,
+        record jsonb NOT NULL
+    );
+    CREATE UNIQUE INDEX audit_records_seq ON audit_records (seq);
+    CREATE INDEX audit_records_ts ON audit_records (ts);
+    CREATE INDEX audit_records_status ON audit_records (status);
+    CREATE INDEX audit_records_provider ON audit_records (provider, ts);
+    CREATE INDEX audit_records_model ON audit_records (model, ts);",
+)];
+
+const INSERT: &str = "INSERT INTO audit_records (id, ts, kind, status, provider, model, credential, client, record)
+    SELECT id, ts::timestamptz, kind, status, provider, model, credential, client, record::jsonb
+    FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+      AS u(id, ts, kind, status, provider, model, credential, client, record)
+    ON CONFLICT (id) DO NOTHING";
+
+const CONNECTING: u8 = 0;
+const CONNECTED: u8 = 1;
+const SPOOLING: u8 = 2;
+
+/// `status`'s view of the sink.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PostgresStatus {
+    /// The URL without credentials.
+    pub url: String,
+    /// `connected`, `spooling` (unreachable: records wait in the audit file)
+    /// or `connecting`.
+    pub state: &'static str,
+    /// The oldest record not known to be in the database, while spooling.
+    pub pending_since: Option<String>,
+    /// Rows inserted since start (backfill included; duplicates not).
+    pub inserted: u64,
+}
+
+/// What the auditor and the sink task share.
+struct Shared {
+    shown: String,
+    state: AtomicU8,
+    inserted: AtomicU64,
+    /// The oldest `ts` not confirmed in the database.
+    pending: Mutex<Option<String>>,
+    mark_file: PathBuf,
+    /// When this process started: the mark while nothing is pending.
+    run_started: String,
+    metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    /// Records from `ts` on must be backfilled.
+    fn pend(&self, ts: &str) {
+        let Ok(mut pending) = self.pending.lock() else {
+            return;
+        };
+        if pending.as_deref().is_some_and(|p| p <= ts) {
+            return;
+        }
+        *pending = Some(ts.to_owned());
+        self.metrics.set_postgres_pending(true);
+        self.write_mark(ts);
+    }
+
+    fn write_mark(&self, ts: &str) {
+        if let Err(e) = std::fs::write(&self.mark_file, ts) {
+            tracing::error!(error = %e, path = %self.mark_file.display(), "cannot write the PostgreSQL backfill mark");
+        }
+    }
+
+    /// A clean stop: with nothing pending, the next start has nothing to
+    /// backfill.
+    fn stopped(&self) {
+        if self.pending().is_none() {
+            let _ = std::fs::remove_file(&self.mark_file);
+        }
+    }
+
+    fn pending(&self) -> Option<String> {
+        self.pending.lock().ok().and_then(|p| p.clone())
+    }
+
+    /// Backfilled up to now: clears the mark unless a newer failure moved it.
+    fn clear(&self, was: &str) {
+        let Ok(mut pending) = self.pending.lock() else {
+            return;
+        };
+        if pending.as_deref() == Some(was) {
+            *pending = None;
+            self.metrics.set_postgres_pending(false);
+            self.write_mark(&self.run_started);
+        }
+    }
+
+    fn set_state(&self, state: u8) {
+        let before = self.state.swap(state, Ordering::AcqRel);
+        if before == state {
+            return;
+        }
+        match state {
+            CONNECTED if before == SPOOLING => {
+                tracing::info!(postgres = %self.shown, "PostgreSQL reachable again: backfilling the audit records it missed")
+            }
+            CONNECTED => tracing::info!(postgres = %self.shown, "auditing to PostgreSQL"),
+            _ => {
+                tracing::warn!(postgres = %self.shown, "PostgreSQL unreachable: audit records are spooled in the audit file and backfilled when it is back")
+            }
+        }
+    }
+}
+
+/// The auditor's handle on the sink task.
+pub struct Sink {
+    tx: mpsc::Sender<Arc<Record>>,
+    shared: Arc<Shared>,
+    stop: Mutex<Option<oneshot::Sender<oneshot::Sender<()>>>>,
+}
+
+impl Sink {
+    /// Starts the task. `audit_path` is the JSONL file (the spool).
+    pub fn start(settings: &PostgresSettings, audit_path: &Path, metrics: Arc<Metrics>) -> Sink {
+        let mark_file = {
+            let mut name = audit_path.as_os_str().to_owned();
+            name.push(".pg-pending");
+            PathBuf::from(name)
+        };
+        // A mark left by a run that stopped during an outage or crashed.
+        let pending = std::fs::read_to_string(&mark_file)
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
+        metrics.set_postgres_pending(pending.is_some());
+        let run_started = super::record::now_rfc3339();
+        let shared = Arc::new(Shared {
+            shown: redact_url(settings.url.expose()),
+            state: AtomicU8::new(CONNECTING),
+            inserted: AtomicU64::new(0),
+            mark_file,
+            run_started,
+            metrics,
+            pending: Mutex::new(None),
+        });
+        match pending {
+            Some(ts) => shared.pend(&ts),
+            None => shared.write_mark(&shared.run_started),
+        }
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let task = Task {
+            url: settings.url.expose().to_owned(),
+            retention_days: settings.retention_days,
+            audit_path: audit_path.to_path_buf(),
+            shared: shared.clone(),
+            client: None,
+        };
+        tokio::spawn(task.run(rx, stop_rx));
+        Sink {
+            tx,
+            shared,
+            stop: Mutex::new(Some(stop_tx)),
+        }
+    }
+
+    /// Queues a record without waiting; a full queue spools it (the file
+    /// has it) instead of dropping it.
+    pub fn offer(&self, record: Arc<Record>) {
+        if let Err(e) = self.tx.try_send(record) {
+            let record = match e {
+                mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
+            };
+            self.shared.pend(&record.ts);
+        }
+    }
+
+    pub fn status(&self) -> PostgresStatus {
+        PostgresStatus {
+            url: self.shared.shown.clone(),
+            state: match self.shared.state.load(Ordering::Acquire) {
+                CONNECTED => "connected",
+                SPOOLING => "spooling",
+                _ => "connecting",
+            },
+            pending_since: self.shared.pending(),
+            inserted: self.shared.inserted.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Inserts what is queued (for a bounded time; the rest stays spooled
+    /// for the next start) and stops the task.
+    pub async fn shutdown(&self) {
+        let stop = self.stop.lock().ok().and_then(|mut s| s.take());
+        if let Some(stop) = stop {
+            let (done_tx, done_rx) = oneshot::channel();
+            if stop.send(done_tx).is_ok() {
+                let _ = done_rx.await;
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum DbError {
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("timed out")]
+    Timeout,
+}
+
+async fn timed<T, F>(f: F, limit: Duration) -> Result<T, DbError>
+where
+    F: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+{
+    match tokio::time::timeout(limit, f).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(DbError::Timeout),
+    }
+}
+
+/// Connects (spawning the connection's driver task) and runs the migrations.
+pub async fn connect(url: &str) -> Result<Client, String> {
+    let (client, connection) =
+        match tokio::time::timeout(CONNECT_TIMEOUT, tokio_postgres::connect(url, NoTls)).await {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("connection timed out".into()),
+        };
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "PostgreSQL connection ended");
+        }
+    });
+    migrate(&client)
+        .await
+        .map_err(|e| format!("migrations failed: {e}"))?;
+    Ok(client)
+}
+
+/// Applies the migrations not applied yet, under an advisory lock so that
+/// replicas starting together do not race.
+async fn migrate(client: &Client) -> Result<(), DbError> {
+    let mut sql = format!(
+        "BEGIN;
+        SELECT pg_advisory_xact_lock({MIGRATION_LOCK});
+        CREATE TABLE IF NOT EXISTS switchyard_schema (
+            version integer PRIMARY KEY,
+            applied_at timestamptz NOT NULL DEFAULT now()
+        );"
+    );
+    for (version, body) in MIGRATIONS {
+        sql.push_str(&format!(
+            "DO $migration$ BEGIN
+                IF NOT EXISTS (SELECT 1 FROM switchyard_schema WHERE version = {version}) THEN
+                    {body}
+                    INSERT INTO switchyard_schema (version) VALUES ({version});
+                END IF;
+            END $migration$;"
+        ));
+    }
+    sql.push_str("COMMIT;");
+    timed(client.batch_execute(&sql), STATEMENT_TIMEOUT).await
+}
+
+/// One row, taken from a record's JSON (live or read back from the file).
+struct Row {
+    id: String,
+    ts: String,
+    kind: String,
+    status: Option<i32>,
+    provider: Option<String>,
+    model: Option<String>,
+    credential: Option<String>,
+    client: Option<String>,
+    record: String,
+}
+
+impl Row {
+    fn from_json(v: &Value) -> Option<Row> {
+        let mut v = v.clone();
+        sanitize(&mut v);
+        let v = &v;
+        let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        Some(Row {
+            id: text("id")?,
+            ts: text("ts")?,
+            kind: text("kind").unwrap_or_default(),
+            status: v
+                .get("status")
+                .and_then(Value::as_i64)
+                .and_then(|s| i32::try_from(s).ok()),
+            provider: text("provider"),
+            model: text("model"),
+            credential: text("credential"),
+            client: text("client_name").or_else(|| text("client")),
+            record: v.to_string(),
+        })
+    }
+}
+
+/// PostgreSQL text and jsonb cannot hold NUL, which a captured body may:
+/// such characters become U+FFFD rather than making the row unstorable.
+fn sanitize(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{fffd}"),
+        Value::Array(items) => items.iter_mut().for_each(sanitize),
+        Value::Object(map) => map.values_mut().for_each(sanitize),
+        _ => {}
+    }
+}
+
+/// Inserts rows; when the server refuses the batch for its data (not the
+/// connection), row by row, logging and skipping any row it refuses, so one
+/// bad record cannot hold up the spool forever.
+async fn insert_all(client: &Client, rows: &[Row]) -> Result<u64, DbError> {
+    match insert(client, rows).await {
+        Err(DbError::Postgres(e)) if e.as_db_error().is_some() && rows.len() > 1 => {
+            tracing::warn!(error = %e, "PostgreSQL refused a batch; inserting its records one by one");
+            let mut n = 0;
+            for row in rows {
+                match insert(client, std::slice::from_ref(row)).await {
+                    Ok(k) => n += k,
+                    Err(DbError::Postgres(e)) if e.as_db_error().is_some() => {
+                        tracing::error!(error = %e, id = %row.id, "PostgreSQL refused an audit record; it stays in the audit file only")
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(n)
+        }
+        Err(DbError::Postgres(e)) if e.as_db_error().is_some() => {
+            tracing::error!(error = %e, "PostgreSQL refused an audit record; it stays in the audit file only");
+            Ok(0)
+        }
+        other => other,
+    }
+}
+
+/// Inserts rows (idempotently); the count of new ones.
+async fn insert(client: &Client, rows: &[Row]) -> Result<u64, DbError> {
+    let col = |f: fn(&Row) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
+    let ids = col(|r| Some(r.id.clone()));
+    let ts = col(|r| Some(r.ts.clone()));
+    let kinds = col(|r| Some(r.kind.clone()));
+    let statuses: Vec<Option<i32>> = rows.iter().map(|r| r.status).collect();
+    let providers = col(|r| r.provider.clone());
+    let models = col(|r| r.model.clone());
+    let credentials = col(|r| r.credential.clone());
+    let clients = col(|r| r.client.clone());
+    let records = col(|r| Some(r.record.clone()));
+    timed(
+        client.execute(
+            INSERT,
+            &[
+                &ids,
+                &ts,
+                &kinds,
+                &statuses,
+                &providers,
+                &models,
+                &credentials,
+                &clients,
+                &records,
+            ],
+        ),
+        STATEMENT_TIMEOUT,
+    )
+    .await
+}
+
+/// The sink task's state.
+struct Task {
+    url: String,
+    retention_days: Option<u32>,
+    audit_path: PathBuf,
+    shared: Arc<Shared>,
+    client: Option<Client>,
+}
+
+impl Task {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Arc<Record>>,
+        mut stop: oneshot::Receiver<oneshot::Sender<()>>,
+    ) {
+        let mut retry = tokio::time::interval(RETRY_EVERY);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut retention = tokio::time::interval(RETENTION_EVERY);
+        retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                done = &mut stop => {
+                    rx.close();
+                    let mut rest = Vec::new();
+                    while let Ok(r) = rx.try_recv() {
+                        rest.push(r);
+                    }
+                    let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.deliver(rest)).await;
+                    self.shared.stopped();
+                    if let Ok(done) = done {
+                        let _ = done.send(());
+                    }
+                    return;
+                }
+                first = rx.recv() => {
+                    let Some(first) = first else { return };
+                    let mut batch = vec![first];
+                    while batch.len() < BATCH {
+                        match rx.try_recv() {
+                            Ok(r) => batch.push(r),
+                            Err(_) => break,
+                        }
+                    }
+                    self.deliver(batch).await;
+                }
+                _ = retry.tick() => {
+                    if self.client.is_none() || self.shared.pending().is_some() {
+                        self.reconnect_and_backfill().await;
+                    }
+                }
+                _ = retention.tick() => self.retention().await,
+            }
+        }
+    }
+
+    /// A usable client, connecting if needed. None: unreachable (spooling).
+    async fn client(&mut self) -> Option<&Client> {
+        if self.client.as_ref().is_some_and(Client::is_closed) {
+            self.client = None;
+        }
+        if self.client.is_none() {
+            match connect(&self.url).await {
+                Ok(c) => {
+                    self.client = Some(c);
+                    self.shared.set_state(CONNECTED);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot reach PostgreSQL");
+                    self.shared.set_state(SPOOLING);
+                    return None;
+                }
+            }
+        }
+        self.client.as_ref()
+    }
+
+    /// Inserts a batch; on failure, spools it (marks its oldest record).
+    async fn deliver(&mut self, batch: Vec<Arc<Record>>) {
+        if batch.is_empty() {
+            return;
+        }
+        let oldest = batch
+            .iter()
+            .map(|r| r.ts.as_str())
+            .min()
+            .unwrap_or_default()
+            .to_owned();
+        // While spooling, do not hammer the database per batch: the retry
+        // tick reconnects and backfills everything at once.
+        if self.shared.state.load(Ordering::Acquire) == SPOOLING && self.client.is_none() {
+            self.shared.pend(&oldest);
+            return;
+        }
+        let rows: Vec<Row> = batch
+            .iter()
+            .filter_map(|r| serde_json::to_value(&**r).ok())
+            .filter_map(|v| Row::from_json(&v))
+            .collect();
+        let Some(client) = self.client().await else {
+            self.shared.pend(&oldest);
+            return;
+        };
+        match insert_all(client, &rows).await {
+            Ok(n) => {
+                self.shared.inserted.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "PostgreSQL insert failed");
+                self.client = None;
+                self.shared.set_state(SPOOLING);
+                self.shared.pend(&oldest);
+            }
+        }
+    }
+
+    async fn reconnect_and_backfill(&mut self) {
+        if self.client().await.is_none() {
+            return;
+        }
+        let Some(since) = self.shared.pending() else {
+            return;
+        };
+        match self.backfill(&since).await {
+            Ok(n) => {
+                tracing::info!(since = %since, inserted = n, "audit records backfilled into PostgreSQL");
+                self.shared.clear(&since);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "backfilling PostgreSQL failed; retrying");
+                self.client = None;
+                self.shared.set_state(SPOOLING);
+            }
+        }
+        if self.retention_days.is_some() {
+            self.retention().await;
+        }
+    }
+
+    /// Inserts every record of the audit files from `since` on.
+    async fn backfill(&mut self, since: &str) -> Result<u64, String> {
+        let files = rotate::files_oldest_first(&self.audit_path);
+        let mut inserted = 0;
+        for file in files {
+            let text = match tokio::fs::read_to_string(&file).await {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(format!("cannot read {}: {e}", file.display())),
+            };
+            let mut rows = Vec::new();
+            for line in text.lines() {
+                let Ok(v) = serde_json::from_str::<Value>(line) else {
+                    continue;
+                };
+                if v.get("ts")
+                    .and_then(Value::as_str)
+                    .is_some_and(|ts| ts >= since)
+                {
+                    if let Some(row) = Row::from_json(&v) {
+                        rows.push(row);
+                    }
+                }
+            }
+            for chunk in rows.chunks(BATCH) {
+                let client = self.client.as_ref().ok_or("connection lost")?;
+                inserted += insert_all(client, chunk).await.map_err(|e| e.to_string())?;
+            }
+        }
+        self.shared.inserted.fetch_add(inserted, Ordering::Relaxed);
+        Ok(inserted)
+    }
+
+    async fn retention(&mut self) {
+        let Some(days) = self.retention_days else {
+            return;
+        };
+        let Some(client) = self.client().await else {
+            return;
+        };
+        let days = i32::try_from(days).unwrap_or(i32::MAX);
+        let sql = "DELETE FROM audit_records WHERE ts < now() - ($1::int * interval '1 day')";
+        match timed(client.execute(sql, &[&days]), STATEMENT_TIMEOUT).await {
+            Ok(n) if n > 0 => tracing::info!(
+                deleted = n,
+                days,
+                "audit retention: old rows deleted from PostgreSQL"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "audit retention in PostgreSQL failed"),
+        }
+    }
+}
+
+/// Which rows `switchyard logs` asks for.
+pub struct Query {
+    /// `(low, high)`: status in `low..high`.
+    pub status: Option<(i32, i32)>,
+    /// Only the newest N.
+    pub last: Option<usize>,
+    /// Only rows inserted after this one (`--follow`).
+    pub after_seq: Option<i64>,
+}
+
+/// Rows as `(seq, record JSON)`, in insertion order.
+pub async fn query(client: &Client, q: &Query) -> Result<Vec<(i64, String)>, String> {
+    let (low, high) = q.status.unwrap_or((i32::MIN, i32::MAX));
+    let filtered = q.status.is_some();
+    let after = q.after_seq.unwrap_or(0);
+    let limit = q.last.map(|n| n as i64).unwrap_or(i64::MAX);
+    let sql = "SELECT seq, record::text FROM audit_records
+        WHERE seq > $1 AND (NOT $2 OR (status >= $3 AND status < $4))
+        ORDER BY seq DESC LIMIT $5";
+    let rows = timed(
+        client.query(sql, &[&after, &filtered, &low, &high, &limit]),
+        STATEMENT_TIMEOUT,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut out: Vec<(i64, String)> = rows
+        .iter()
+        .filter_map(|r| Some((r.try_get(0).ok()?, r.try_get(1).ok()?)))
+        .collect();
+    out.reverse();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::record::Kind;
+
+    #[test]
+    fn rows_come_from_the_record_json() {
+        let mut r = Record::new(Kind::Gateway, "127.0.0.1:9".into());
+        r.status = Some(429);
+        r.model = Some("m".into());
+        let v = serde_json::to_value(&r).unwrap();
+        let row = Row::from_json(&v).unwrap();
+        assert_eq!((row.id.as_str(), row.status), (r.id.as_str(), Some(429)));
+        assert_eq!(row.kind, "gateway");
+        assert_eq!(row.client.as_deref(), Some("127.0.0.1:9"));
+        assert!(
+            Row::from_json(&serde_json::json!({"ts": "x"})).is_none(),
+            "no id, no row"
+        );
+    }
+
+    #[test]
+    fn the_backfill_mark_keeps_the_oldest_and_survives_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Shared {
+            shown: String::new(),
+            state: AtomicU8::new(CONNECTING),
+            inserted: AtomicU64::new(0),
+            pending: Mutex::new(None),
+            mark_file: dir.path().join("audit.jsonl.pg-pending"),
+            run_started: "2026-01-01T00:00:00.500Z".into(),
+            metrics: Arc::new(Metrics::new()),
+        };
+        shared.pend("2026-01-01T00:00:02.000Z");
+        shared.pend("2026-01-01T00:00:01.000Z");
+        shared.pend("2026-01-01T00:00:03.000Z");
+        assert_eq!(
+            shared.pending().as_deref(),
+            Some("2026-01-01T00:00:01.000Z")
+        );
+        assert_eq!(
+            std::fs::read_to_string(&shared.mark_file).unwrap(),
+            "2026-01-01T00:00:01.000Z"
+        );
+        shared.clear("2026-01-01T00:00:09.000Z");
+        assert!(shared.pending().is_some(), "a newer mark is not cleared");
+        shared.clear("2026-01-01T00:00:01.000Z");
+        assert!(shared.pending().is_none());
+        assert_eq!(
+            std::fs::read_to_string(&shared.mark_file).unwrap(),
+            "2026-01-01T00:00:00.500Z",
+            "a crash from here on backfills this run"
+        );
+        shared.stopped();
+        assert!(!shared.mark_file.exists(), "a clean stop leaves nothing");
+    }
+}

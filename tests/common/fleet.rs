@@ -1,0 +1,322 @@
+//! Real Redis and PostgreSQL servers for the fleet tests: each on a free
+//! loopback port with its own temp data dir, killed when dropped.
+//! `scripts/test.sh` installs them (Debian `redis-server`, `postgresql`);
+//! a missing binary fails the test.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::peers;
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn wait_until(what: &str, deadline: Duration, mut ok: impl FnMut() -> bool) {
+    let until = Instant::now() + deadline;
+    while !ok() {
+        assert!(
+            Instant::now() < until,
+            "{what} did not happen within {deadline:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn stop(child: &mut Option<Child>, signal: &str) {
+    if let Some(mut c) = child.take() {
+        super::signal(c.id() as i32, signal);
+        super::wait_exit(&mut c, Duration::from_secs(30));
+    }
+}
+
+/// A redis-server without persistence.
+pub struct Redis {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Redis {
+    pub fn start() -> Redis {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut redis = Redis {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        redis.restart();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Starts it (again) on the same port, empty.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "redis is running");
+        let bin = peers::require("redis-server");
+        let log = std::fs::File::create(self.dir.path().join("redis.log")).expect("log");
+        let child = Command::new(bin)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        self.child = Some(child);
+        wait_until("redis answering PING", Duration::from_secs(20), || {
+            self.command(&["PING"]).is_some_and(|r| r == "PONG")
+        });
+    }
+
+    /// SIGKILL: a crash, not a shutdown.
+    pub fn kill(&mut self) {
+        stop(&mut self.child, "KILL");
+    }
+
+    /// Sends one command (RESP) and returns the reply as text (arrays:
+    /// elements joined by newlines). None when it cannot connect.
+    pub fn command(&self, args: &[&str]) -> Option<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        s.write_all(req.as_bytes()).ok()?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 65536];
+        // Replies here are small; read until a full reply is parsed.
+        loop {
+            let n = s.read(&mut chunk).ok()?;
+            if n == 0 {
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some((reply, _)) = parse(&buf) {
+                return Some(reply);
+            }
+        }
+    }
+}
+
+/// One RESP reply: (text, bytes used), or None if incomplete.
+fn parse(buf: &[u8]) -> Option<(String, usize)> {
+    let end = buf.windows(2).position(|w| w == b"\r\n")?;
+    let line = std::str::from_utf8(&buf[1..end]).ok()?;
+    let rest = end + 2;
+    match buf.first()? {
+        b'+' | b'-' | b':' => Some((line.to_owned(), rest)),
+        b'$' => {
+            let len: i64 = line.parse().ok()?;
+            if len < 0 {
+                return Some((String::new(), rest));
+            }
+            let len = len as usize;
+            (buf.len() >= rest + len + 2).then(|| {
+                (
+                    String::from_utf8_lossy(&buf[rest..rest + len]).into_owned(),
+                    rest + len + 2,
+                )
+            })
+        }
+        b'*' => {
+            let n: i64 = line.parse().ok()?;
+            let mut used = rest;
+            let mut items = Vec::new();
+            for _ in 0..n.max(0) {
+                let (item, u) = parse(&buf[used..])?;
+                items.push(item);
+                used += u;
+            }
+            Some((items.join("\n"), used))
+        }
+        _ => None,
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// A PostgreSQL cluster in a temp dir. PostgreSQL refuses to run as root,
+/// so as root it runs as the `postgres` user (the Debian package creates it).
+pub struct Postgres {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    user: Option<(u32, u32)>,
+}
+
+fn pg_bin(name: &str) -> PathBuf {
+    let p = Path::new(PG_BIN).join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: install the `postgresql` Debian package (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
+fn id_of(flag: &str) -> u32 {
+    let out = Command::new("id")
+        .args([flag, "postgres"])
+        .output()
+        .expect("id");
+    assert!(
+        out.status.success(),
+        "no `postgres` user: install the `postgresql` package"
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("numeric id")
+}
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = unsafe { libc::geteuid() } == 0;
+        let user = root.then(|| (id_of("-u"), id_of("-g")));
+        if let Some((uid, gid)) = user {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown data dir");
+        }
+        let data = dir.path().join("data");
+        let mut initdb = Command::new(pg_bin("initdb"));
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+            .stdout(Stdio::null());
+        let out = as_user(&mut initdb, user).output().expect("initdb");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut pg = Postgres {
+            port: free_port(),
+            dir,
+            child: None,
+            user,
+        };
+        pg.restart();
+        pg
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "postgres is running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("postgres.log"))
+            .expect("log");
+        let mut cmd = Command::new(pg_bin("postgres"));
+        cmd.arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-p", &self.port.to_string()])
+            .arg("-k")
+            .arg(self.dir.path())
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        self.child = Some(
+            as_user(&mut cmd, self.user)
+                .spawn()
+                .expect("spawn postgres"),
+        );
+        wait_until(
+            "postgres accepting connections",
+            Duration::from_secs(30),
+            || self.try_sql("SELECT 1").is_some_and(|r| r == "1"),
+        );
+    }
+
+    /// SIGQUIT: PostgreSQL's immediate shutdown, which is a crash as far as
+    /// clients and recovery go (no checkpoint; connections cut).
+    pub fn kill(&mut self) {
+        stop(&mut self.child, "QUIT");
+    }
+
+    /// Runs SQL with psql; the unaligned, tuples-only output.
+    pub fn sql(&self, sql: &str) -> String {
+        self.try_sql(sql)
+            .unwrap_or_else(|| panic!("psql failed: {sql}\n{}", self.log()))
+    }
+
+    /// Rows in the audit table; None while unreachable or not migrated yet.
+    pub fn try_count(&self) -> Option<usize> {
+        self.try_sql("SELECT count(*) FROM audit_records")?
+            .parse()
+            .ok()
+    }
+
+    fn try_sql(&self, sql: &str) -> Option<String> {
+        let out = Command::new(pg_bin("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args(["-d", "postgres", "-XAtqc", sql])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
+    }
+}
+
+fn as_user(cmd: &mut Command, user: Option<(u32, u32)>) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    if let Some((uid, gid)) = user {
+        cmd.uid(uid).gid(gid).env("HOME", "/tmp");
+    }
+    cmd
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // SIGQUIT lets the postmaster take its children down with it.
+        if let Some(c) = self.child.as_mut() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGQUIT) };
+            let until = Instant::now() + Duration::from_secs(30);
+            while matches!(c.try_wait(), Ok(None)) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

@@ -9,11 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, GeneralSubtree, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose, NameConstraints,
-};
-use time::{Duration, OffsetDateTime};
+use rcgen::{CertificateParams, GeneralSubtree, Issuer, KeyPair, NameConstraints};
 
 use super::{files, CaError, CaPaths};
 
@@ -38,21 +34,7 @@ pub fn subtree(pattern: &str) -> Result<String, String> {
 }
 
 fn params(cn: &str, days: i64, path_len: u8) -> Result<CertificateParams, CaError> {
-    let mut params = CertificateParams::new(Vec::<String>::new())?;
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, cn);
-    dn.push(DnType::OrganizationName, "switchyard");
-    params.distinguished_name = dn;
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(path_len));
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let now = OffsetDateTime::now_utc();
-    params.not_before = now - Duration::days(1);
-    params.not_after = now + Duration::days(days);
-    Ok(params)
+    super::ca_params_named(cn, days, path_len)
 }
 
 /// Creates the root and the constrained intermediate. Writes the root's

@@ -180,13 +180,18 @@ pub fn describe(der: &[u8]) -> Result<CaInfo, String> {
     })
 }
 
-fn ca_params() -> Result<CertificateParams, CaError> {
+/// Parameters of a CA certificate: `path_len` CAs may follow it.
+pub(crate) fn ca_params_named(
+    cn: &str,
+    days: i64,
+    path_len: u8,
+) -> Result<CertificateParams, CaError> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, CA_COMMON_NAME);
+    dn.push(DnType::CommonName, cn);
     dn.push(DnType::OrganizationName, "switchyard");
     params.distinguished_name = dn;
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(path_len));
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -194,8 +199,12 @@ fn ca_params() -> Result<CertificateParams, CaError> {
     ];
     let now = OffsetDateTime::now_utc();
     params.not_before = now - Duration::days(1);
-    params.not_after = now + Duration::days(CA_VALIDITY_DAYS);
+    params.not_after = now + Duration::days(days);
     Ok(params)
+}
+
+fn ca_params() -> Result<CertificateParams, CaError> {
+    ca_params_named(CA_COMMON_NAME, CA_VALIDITY_DAYS, 0)
 }
 
 fn create(paths: &CaPaths) -> Result<(), CaError> {

@@ -261,14 +261,16 @@ impl Cluster {
         })
     }
 
-    /// Reports an outcome in the background: the request does not wait.
-    pub fn spawn_report(
+    /// Reports an outcome; the future ends when Redis has it (or the
+    /// timeout passed). Failures are awaited so that a cooldown or an open
+    /// circuit holds for every replica before this request moves on.
+    pub fn report(
         self: &Arc<Self>,
         breaker_key: String,
         credential_key: String,
         outcome: crate::pool::Outcome,
         breaker: crate::pool::breaker::BreakerSpec,
-    ) {
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
         use crate::pool::Outcome;
         let (code, retry_after) = match outcome {
             Outcome::Success => ("s", -1),
@@ -280,7 +282,7 @@ impl Cluster {
         };
         let jitter = crate::pool::jitter_permille();
         let cluster = self.clone();
-        spawn(async move {
+        async move {
             let mut inv = scripts::REPORT.prepare_invoke();
             inv.key(&breaker_key)
                 .key(format!("{credential_key}:cool"))
@@ -291,7 +293,7 @@ impl Cluster {
                 .arg(breaker.cooldown.as_millis() as u64)
                 .arg(jitter);
             cluster.run(inv).await;
-        });
+        }
     }
 
     /// Settles a token estimate in the background.

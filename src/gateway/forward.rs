@@ -84,25 +84,25 @@ pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<
             Ok((resp, conversion)) => match failover_outcome(&resp) {
                 None => match complete_json(read_limits(&ctx), resp).await {
                     Ok(resp) => {
-                        lease.report(Outcome::Success);
+                        lease.report(Outcome::Success).await;
                         let protocol = Some(call.protocol);
                         return deliver::deliver(ctx, protocol, resp, conversion, Some(lease))
                             .await;
                     }
                     Err(message) => {
-                        lease.report(Outcome::ServerError);
+                        lease.report(Outcome::ServerError).await;
                         ctx.record.failover.push(note(&message));
                         last = Some(Failed::Error(StatusCode::BAD_GATEWAY, message));
                     }
                 },
                 Some(outcome) => {
-                    lease.report(outcome);
+                    lease.report(outcome).await;
                     ctx.record.failover.push(note(resp.status().as_str()));
                     last = Some(Failed::Answer(Box::new((resp, conversion, lease))));
                 }
             },
             Err((status, message)) => {
-                lease.report(Outcome::Unreachable);
+                lease.report(Outcome::Unreachable).await;
                 ctx.record.failover.push(note(&message));
                 last = Some(Failed::Error(status, message));
             }

@@ -363,16 +363,27 @@ impl ProviderPool {
                 Outcome::ServerError | Outcome::Unreachable => breaker.on_failure(now),
             }
         }
-        if let (Some(shared), Some(_)) = (&self.shared, &lease.shared) {
-            if let Some(cred) = shared.credentials.get(lease.index) {
-                shared.cluster.spawn_report(
-                    shared.breaker_key.clone(),
-                    cred.key.clone(),
-                    outcome,
-                    shared.breaker,
-                );
+        if outcome == Outcome::Success {
+            if let Some(report) = self.shared_report(lease, outcome) {
+                tokio::spawn(report);
             }
         }
+    }
+
+    /// The cluster report for `outcome`, when this pool is shared.
+    fn shared_report(
+        &self,
+        lease: &Lease,
+        outcome: Outcome,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let (shared, _) = (self.shared.as_ref()?, lease.shared.as_ref()?);
+        let cred = shared.credentials.get(lease.index)?;
+        Some(shared.cluster.report(
+            shared.breaker_key.clone(),
+            cred.key.clone(),
+            outcome,
+            shared.breaker,
+        ))
     }
 }
 
@@ -439,10 +450,19 @@ impl Lease {
         &self.pool.name
     }
 
-    pub fn report(&mut self, outcome: Outcome) {
-        if !self.reported {
-            self.reported = true;
-            self.pool.report(self, outcome);
+    /// Reports the outcome. Successes reach a shared pool in the
+    /// background; failures (cooldowns, breaker counts) are awaited, so
+    /// other replicas see them before this request fails over or answers.
+    pub async fn report(&mut self, outcome: Outcome) {
+        if self.reported {
+            return;
+        }
+        self.reported = true;
+        self.pool.report(self, outcome);
+        if outcome != Outcome::Success {
+            if let Some(report) = self.pool.shared_report(self, outcome) {
+                report.await;
+            }
         }
     }
 
@@ -635,8 +655,8 @@ mod tests {
         assert!(pool.acquire_shared(1, &[]).await.is_err());
     }
 
-    #[test]
-    fn tpm_counts_settled_usage_and_429_cools_down() {
+    #[tokio::test]
+    async fn tpm_counts_settled_usage_and_429_cools_down() {
         let pool = Arc::new(ProviderPool::new(&spec(&[("a", None, Some(100))])));
         let lease = pool.acquire(10, &[]).unwrap();
         lease.settle_tokens(150);
@@ -645,9 +665,11 @@ mod tests {
 
         let pool = Arc::new(ProviderPool::new(&spec(&[("a", None, None)])));
         let mut lease = pool.acquire(1, &[]).unwrap();
-        lease.report(Outcome::RateLimited {
-            retry_after: Some(Duration::from_secs(30)),
-        });
+        lease
+            .report(Outcome::RateLimited {
+                retry_after: Some(Duration::from_secs(30)),
+            })
+            .await;
         let wait = pool.acquire(1, &[]).unwrap_err();
         assert!(
             wait > Duration::from_secs(29) && wait <= Duration::from_secs(30),

@@ -42,6 +42,10 @@ for target in "${targets[@]}"; do
   # corpus so the checked-in seeds stay small.
   scratch="fuzz/target/corpus/$target"
   mkdir -p "$scratch"
+  if [ ! -d "fuzz/corpus/$target" ]; then
+    echo "fuzz.sh: no seed corpus in fuzz/corpus/$target (seeds must be named seed-*)" >&2
+    exit 1
+  fi
   (cd fuzz && cargo fuzz run --sanitizer "$sanitizer" "$target" \
     "../$scratch" "corpus/$target" -- \
     -runs="$runs" -max_len=65536 -timeout=10 -print_final_stats=1)

@@ -58,6 +58,7 @@ cargo build --quiet --bin switchyard --profile profiling \
 BIN="$ROOT/target/release"
 SY="$ROOT/target/profiling/switchyard"
 
+mkdir -p "$ROOT/target/bench"
 W="$(mktemp -d "$ROOT/target/bench/profile-XXXXXX")"
 "$BIN/bench-upstream" --listen 127.0.0.1:0 > "$W/upstream.out" 2>&1 &
 PIDS+=("$!")

@@ -39,7 +39,14 @@ impl Capture {
         if self.limit == 0 || self.total == 0 {
             return None;
         }
-        let clean = redact::redact(&String::from_utf8_lossy(&self.head), secrets);
+        // Valid UTF-8 is the rule, and checking it is far cheaper than the
+        // lossy decoder, which is kept for bodies that are not (or were cut
+        // inside a character).
+        let text = match std::str::from_utf8(&self.head) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(&self.head),
+        };
+        let clean = redact::redact(&text, secrets);
         if clean.len() <= self.limit && self.total as usize <= self.limit {
             return Some(clean);
         }
@@ -69,6 +76,14 @@ mod tests {
         assert!(text.starts_with("0123456789012345[RED"), "{text}");
         assert!(text.ends_with("[truncated, 44 bytes]"), "{text}");
         assert_eq!(c.total(), 44);
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_dropped() {
+        let mut c = Capture::new(100);
+        c.push(b"caf\xc3");
+        c.push(b"\xa9 \xff!");
+        assert_eq!(c.text(&[]).unwrap(), "caf\u{e9} \u{fffd}!");
     }
 
     #[test]

@@ -14,11 +14,7 @@ use std::path::{Path, PathBuf};
 const FIELD: &str = ",\"hash\":\"";
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    super::record::to_hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref())
 }
 
 /// Appends `"hash"` to a serialised JSON object (no trailing newline) and
@@ -185,6 +181,14 @@ mod tests {
         )
         .unwrap();
         path
+    }
+
+    #[test]
+    fn hashes_are_lower_case_sha256_hex() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

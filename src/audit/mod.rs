@@ -47,7 +47,7 @@ pub struct AuditError {
 
 /// Handle used by request tasks to file records.
 pub struct Auditor {
-    tx: mpsc::Sender<Record>,
+    tx: mpsc::Sender<Arc<Record>>,
     dropped: Arc<AtomicU64>,
     stop: Mutex<Option<oneshot::Sender<oneshot::Sender<()>>>>,
     path: PathBuf,
@@ -132,7 +132,7 @@ impl Auditor {
         // Filed: no longer in flight.
         record.inflight = None;
         self.metrics.observe(&record);
-        let shared = Arc::new(record.clone());
+        let shared = Arc::new(record);
         if let Ok(mut recent) = self.recent.lock() {
             if recent.len() == RECENT {
                 recent.pop_front();
@@ -143,8 +143,10 @@ impl Auditor {
             pg.offer(shared.clone());
         }
         // No subscriber is the normal case, not an error.
-        let _ = self.live.send(shared);
-        if let Err(e) = self.tx.try_send(record) {
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(shared.clone());
+        }
+        if let Err(e) = self.tx.try_send(shared) {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             let reason = match e {
                 mpsc::error::TrySendError::Full(_) => "queue full",
@@ -192,13 +194,19 @@ struct Writer {
 }
 
 impl Writer {
-    fn write_one(&mut self, record: &mut Record) {
+    fn write_one(&mut self, record: &Record) {
         self.line.clear();
-        record.prev_hash = self.prev_hash.take();
         if let Err(e) = serde_json::to_writer(&mut self.line, record) {
             tracing::error!(error = %e, id = %record.id, "cannot serialise audit record");
-            self.prev_hash = record.prev_hash.take();
             return;
+        }
+        // The chain link is the writer's, not the record's: records are
+        // shared (live page, PostgreSQL) before their place in the file is known.
+        if let (Some(prev), Some(b'}')) = (&self.prev_hash, self.line.last()) {
+            self.line.pop();
+            self.line.extend_from_slice(b",\"prev_hash\":\"");
+            self.line.extend_from_slice(prev.as_bytes());
+            self.line.extend_from_slice(b"\"}");
         }
         self.prev_hash = Some(chain::seal(&mut self.line));
         self.line.push(b'\n');
@@ -241,17 +249,17 @@ impl Writer {
 
 async fn write_loop(
     mut w: Writer,
-    mut rx: mpsc::Receiver<Record>,
+    mut rx: mpsc::Receiver<Arc<Record>>,
     mut stop: oneshot::Receiver<oneshot::Sender<()>>,
 ) {
     loop {
         tokio::select! {
             biased;
             record = rx.recv() => match record {
-                Some(mut record) => {
-                    w.write_one(&mut record);
-                    while let Ok(mut more) = rx.try_recv() {
-                        w.write_one(&mut more);
+                Some(record) => {
+                    w.write_one(&record);
+                    while let Ok(more) = rx.try_recv() {
+                        w.write_one(&more);
                     }
                     w.flush();
                 }
@@ -259,8 +267,8 @@ async fn write_loop(
             },
             done = &mut stop => {
                 rx.close();
-                while let Ok(mut more) = rx.try_recv() {
-                    w.write_one(&mut more);
+                while let Ok(more) = rx.try_recv() {
+                    w.write_one(&more);
                 }
                 w.flush();
                 if let Ok(done) = done {

@@ -68,9 +68,6 @@ pub struct Record {
     pub user_agent: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lossy: Vec<&'static str>,
-    /// The hash of the previous line (the audit hash chain; set by the writer).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub prev_hash: Option<String>,
     /// Providers/credentials tried before the one that answered.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failover: Vec<String>,
@@ -119,7 +116,6 @@ impl Record {
             user_agent: None,
             lossy: Vec::new(),
             failover: Vec::new(),
-            prev_hash: None,
             inflight: None,
             ws_messages_in: None,
             ws_messages_out: None,
@@ -152,14 +148,19 @@ pub fn new_id() -> String {
             .unwrap_or_default();
         bytes = nanos.to_le_bytes();
     }
-    // One allocation, not one `format!` per byte: this runs on every request.
+    to_hex(&bytes)
+}
+
+/// Lower-case hex in one allocation, not one `format!` per byte: ids and
+/// chain hashes are made for every record.
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut id = String::with_capacity(bytes.len() * 2);
+    let mut hex = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        id.push(char::from(HEX[usize::from(b >> 4)]));
-        id.push(char::from(HEX[usize::from(b & 0x0f)]));
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
-    id
+    hex
 }
 
 #[cfg(test)]

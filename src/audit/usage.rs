@@ -98,8 +98,8 @@ impl UsageTap {
         }
         let found = value
             .get("usage")
-            .or_else(|| value.pointer("/message/usage"))
-            .or_else(|| value.pointer("/response/usage"));
+            .or_else(|| value.get("message")?.get("usage"))
+            .or_else(|| value.get("response")?.get("usage"));
         if let Some(found) = found.filter(|u| u.is_object()) {
             merge(self.usage.get_or_insert_with(Usage::default), found);
         }
@@ -118,12 +118,23 @@ impl UsageTap {
     /// The usage seen, once the body has ended.
     pub fn finish(mut self) -> Option<Usage> {
         if let Mode::Json(buf) = std::mem::replace(&mut self.mode, Mode::Off) {
-            if let Ok(value) = serde_json::from_slice::<Value>(&buf) {
-                self.observe_value(&value);
+            let usage = serde_json::from_slice::<UsageOnly>(&buf)
+                .ok()
+                .and_then(|b| b.usage);
+            if let Some(found) = usage.filter(Value::is_object) {
+                merge(self.usage.get_or_insert_with(Usage::default), &found);
             }
         }
         self.usage
     }
+}
+
+/// All a whole JSON answer is read for: every protocol puts usage at the
+/// top level of its non-streamed answer. serde skips the other fields without
+/// building them, and answers carry kilobytes of content.
+#[derive(serde::Deserialize)]
+struct UsageOnly {
+    usage: Option<Value>,
 }
 
 /// A tool call beginning, in any of the three stream formats.
@@ -141,52 +152,55 @@ fn starts_tool_call(kind: &str, v: &Value) -> bool {
             .and_then(Value::as_array)
             .is_some_and(|cs| {
                 cs.iter()
-                    .any(|c| c.pointer("/delta/tool_calls").is_some_and(|t| !t.is_null()))
+                    .filter_map(|c| c.get("delta")?.get("tool_calls"))
+                    .any(|t| !t.is_null())
             }),
     }
 }
 
-fn num(v: &Value, pointer: &str) -> Option<u64> {
-    v.pointer(pointer).and_then(Value::as_u64)
+/// The number at `path` (object keys). Not `Value::pointer`, which
+/// allocates to unescape every segment: this runs for every answer.
+fn num(v: &Value, path: &[&str]) -> Option<u64> {
+    path.iter().try_fold(v, |v, key| v.get(key))?.as_u64()
 }
 
 /// Folds one usage object in. Later events overwrite earlier numbers, which
 /// is right for every protocol: Anthropic's `message_delta` carries
 /// cumulative counts, the others report once.
 fn merge(into: &mut Usage, u: &Value) {
-    if let Some(prompt) = num(u, "/prompt_tokens") {
-        // Chat Completions: prompt_tokens includes cached tokens.
+    if let Some(prompt) = num(u, &["prompt_tokens"]) {
         // Chat Completions: prompt_tokens includes cached input (read and,
         // where reported, written).
-        let cached = num(u, "/prompt_tokens_details/cached_tokens").unwrap_or(0);
-        let written = num(u, "/prompt_tokens_details/cache_write_tokens").unwrap_or(0);
+        let cached = num(u, &["prompt_tokens_details", "cached_tokens"]).unwrap_or(0);
+        let written = num(u, &["prompt_tokens_details", "cache_write_tokens"]).unwrap_or(0);
         into.input_tokens = prompt.saturating_sub(cached).saturating_sub(written);
         into.cache_read_tokens = cached;
         into.cache_write_tokens = written;
-        into.output_tokens = num(u, "/completion_tokens").unwrap_or(into.output_tokens);
-        into.reasoning_tokens = num(u, "/completion_tokens_details/reasoning_tokens").unwrap_or(0);
+        into.output_tokens = num(u, &["completion_tokens"]).unwrap_or(into.output_tokens);
+        into.reasoning_tokens =
+            num(u, &["completion_tokens_details", "reasoning_tokens"]).unwrap_or(0);
     } else if u.get("input_tokens_details").is_some() || u.get("output_tokens_details").is_some() {
         // Responses: input_tokens includes cached tokens.
-        let cached = num(u, "/input_tokens_details/cached_tokens").unwrap_or(0);
-        let written = num(u, "/input_tokens_details/cache_write_tokens").unwrap_or(0);
-        if let Some(input) = num(u, "/input_tokens") {
+        let cached = num(u, &["input_tokens_details", "cached_tokens"]).unwrap_or(0);
+        let written = num(u, &["input_tokens_details", "cache_write_tokens"]).unwrap_or(0);
+        if let Some(input) = num(u, &["input_tokens"]) {
             into.input_tokens = input.saturating_sub(cached).saturating_sub(written);
         }
         into.cache_read_tokens = cached;
         into.cache_write_tokens = written;
-        into.output_tokens = num(u, "/output_tokens").unwrap_or(into.output_tokens);
-        into.reasoning_tokens = num(u, "/output_tokens_details/reasoning_tokens").unwrap_or(0);
+        into.output_tokens = num(u, &["output_tokens"]).unwrap_or(into.output_tokens);
+        into.reasoning_tokens = num(u, &["output_tokens_details", "reasoning_tokens"]).unwrap_or(0);
     } else {
         // Anthropic Messages.
         let set = |field: &mut u64, name: &str| {
-            if let Some(v) = num(u, name) {
+            if let Some(v) = num(u, &[name]) {
                 *field = v;
             }
         };
-        set(&mut into.input_tokens, "/input_tokens");
-        set(&mut into.output_tokens, "/output_tokens");
-        set(&mut into.cache_read_tokens, "/cache_read_input_tokens");
-        set(&mut into.cache_write_tokens, "/cache_creation_input_tokens");
+        set(&mut into.input_tokens, "input_tokens");
+        set(&mut into.output_tokens, "output_tokens");
+        set(&mut into.cache_read_tokens, "cache_read_input_tokens");
+        set(&mut into.cache_write_tokens, "cache_creation_input_tokens");
     }
 }
 

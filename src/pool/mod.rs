@@ -206,8 +206,10 @@ impl ProviderPool {
             Err(()) => return self.acquire_local(estimate, skip, shared.cluster.local_divisor()),
         };
         let now = Instant::now();
+        let mut creds = lock(&self.credentials);
+        // Taken under the lock, so each window sees its ids in order.
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
-        if let Some(cred) = lock(&self.credentials).get_mut(grant.index) {
+        if let Some(cred) = creds.get_mut(grant.index) {
             cred.requests.add(id, now, 1);
             cred.tokens.add(id, now, estimate);
         }
@@ -215,11 +217,11 @@ impl ProviderPool {
             pool: self.clone(),
             index: grant.index,
             id,
+            estimate,
             probe: false,
             reported: false,
             shared: Some(SharedLease {
                 bucket: grant.bucket,
-                estimate,
                 probe: grant.probe,
             }),
         })
@@ -259,6 +261,7 @@ impl ProviderPool {
                 pool: self.clone(),
                 index,
                 id,
+                estimate,
                 probe,
                 reported: false,
                 shared: None,
@@ -413,7 +416,6 @@ fn backoff(strikes: u32) -> Duration {
 struct SharedLease {
     /// The Unix second (Redis time) the request was counted in.
     bucket: u64,
-    estimate: u64,
     /// Holds the fleet's half-open probe slot.
     probe: bool,
 }
@@ -435,6 +437,8 @@ pub struct Lease {
     pool: Arc<ProviderPool>,
     index: usize,
     id: u64,
+    /// Tokens counted for this request until its usage is known.
+    estimate: u64,
     probe: bool,
     reported: bool,
     shared: Option<SharedLease>,
@@ -469,7 +473,7 @@ impl Lease {
     /// Replaces the token estimate with what the response reported.
     pub fn settle_tokens(&self, tokens: u64) {
         if let Some(cred) = lock(&self.pool.credentials).get_mut(self.index) {
-            cred.tokens.settle(self.id, tokens);
+            cred.tokens.settle(self.id, self.estimate, tokens);
         }
         if let (Some(shared), Some(lease)) = (&self.pool.shared, &self.shared) {
             if let Some(cred) = shared
@@ -477,7 +481,7 @@ impl Lease {
                 .get(self.index)
                 .filter(|c| c.tpm.is_some())
             {
-                let delta = tokens as i64 - lease.estimate as i64;
+                let delta = tokens as i64 - self.estimate as i64;
                 if delta != 0 {
                     shared
                         .cluster

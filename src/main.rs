@@ -4,6 +4,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Measured per proxied request: glibc's malloc cost ~10 % of the CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = switchyard::cli::Cli::parse();
     match switchyard::cli::dispatch(cli) {

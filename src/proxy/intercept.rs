@@ -88,7 +88,10 @@ pub async fn serve(
             if sni_mismatch || !same_host(&req, &host) {
                 return Ok(misdirected(&app, peer, &req, &host));
             }
-            Ok::<_, std::convert::Infallible>(gateway::handle(app, door, peer, req).await)
+            // Boxed: the pipeline's future is large, and hyper moves the
+            // service future into place (a memcpy of all of it per request).
+            let handled = Box::pin(gateway::handle(app, door, peer, req));
+            Ok::<_, std::convert::Infallible>(handled.await)
         }
     });
     crate::server::serve_connection(&app, TokioIo::new(io), service).await;

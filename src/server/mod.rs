@@ -139,7 +139,9 @@ async fn serve_client(hub: Arc<Hub>, tcp: tokio::net::TcpStream, peer: SocketAdd
             if smuggling.raised() {
                 return Ok(refuse_smuggling(&hub.current(), peer));
             }
-            Ok::<_, std::convert::Infallible>(crate::proxy::handle(hub, peer, req).await)
+            // Boxed: see proxy::intercept::serve.
+            let handled = Box::pin(crate::proxy::handle(hub, peer, req));
+            Ok::<_, std::convert::Infallible>(handled.await)
         }
     });
     serve_connection(&app, TokioIo::new(io), service).await;

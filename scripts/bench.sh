@@ -59,7 +59,9 @@ mkdir -p "$OUT"
 WORK="$(mktemp -d "$OUT/run.XXXXXX")"
 RUNS="$WORK/runs.jsonl"
 : > "$RUNS"
-VENV="$ROOT/target/bench/venv"
+# One venv per peer: litellm pins a cryptography that mitmproxy refuses.
+MITM_VENV="$ROOT/target/bench/venv-mitmproxy"
+LL_VENV="$ROOT/target/bench/venv-litellm"
 BIN="$ROOT/target/release"
 PIDS=()
 
@@ -166,7 +168,9 @@ snapshot() { # machine state, for the report's contention block
 
 # ---------------------------------------------------------------- build
 log "building release binaries (switchyard, loadgen, bench-upstream, bench-report)"
-cargo build --release --quiet --bin switchyard -p loadgen --bins
+# Two commands: with `-p loadgen`, `--bin switchyard` would be looked for in loadgen.
+cargo build --release --quiet --bin switchyard
+cargo build --release --quiet -p loadgen --bins
 
 # ---------------------------------------------------------------- peers
 if [ "$INSTALL" = 1 ]; then
@@ -174,17 +178,15 @@ if [ "$INSTALL" = 1 ]; then
         log "installing nginx and openssl (Debian packages)"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx openssl >/dev/null
     fi
-    if { has_peer mitmdump || has_peer litellm; } && [ ! -x "$VENV/bin/python" ]; then
-        log "creating $VENV"
-        python3 -m venv "$VENV"
+    if has_peer mitmdump && [ ! -x "$MITM_VENV/bin/mitmdump" ]; then
+        log "installing mitmproxy into $MITM_VENV"
+        python3 -m venv "$MITM_VENV"
+        "$MITM_VENV/bin/pip" install -q mitmproxy
     fi
-    if has_peer mitmdump && [ ! -x "$VENV/bin/mitmdump" ]; then
-        log "installing mitmproxy into $VENV"
-        "$VENV/bin/pip" install -q mitmproxy
-    fi
-    if has_peer litellm && [ ! -x "$VENV/bin/litellm" ]; then
-        log "installing litellm[proxy] into $VENV"
-        "$VENV/bin/pip" install -q 'litellm[proxy]'
+    if has_peer litellm && [ ! -x "$LL_VENV/bin/litellm" ]; then
+        log "installing litellm[proxy] into $LL_VENV"
+        python3 -m venv "$LL_VENV"
+        "$LL_VENV/bin/pip" install -q 'litellm[proxy]'
     fi
 fi
 
@@ -314,7 +316,7 @@ EOF
 fi
 
 # ---------------------------------------------------------------- mitmdump
-if has_peer mitmdump && [ -x "$VENV/bin/mitmdump" ]; then
+if has_peer mitmdump && [ -x "$MITM_VENV/bin/mitmdump" ]; then
     MITM="$WORK/mitm"
     mkdir -p "$MITM"
     cat > "$MITM/addon.py" <<EOF
@@ -331,7 +333,7 @@ def responseheaders(flow):
     flow.response.stream = True
 EOF
     MITM_PORT="$(free_port)"
-    start mitmdump 1 "$VENV/bin/mitmdump" -q --listen-host 127.0.0.1 --listen-port "$MITM_PORT" \
+    start mitmdump 1 "$MITM_VENV/bin/mitmdump" -q --listen-host 127.0.0.1 --listen-port "$MITM_PORT" \
         --set confdir="$MITM" --set connection_strategy=lazy -s "$MITM/addon.py"
     MITM_PID=$LAST_PID
     wait_port "$MITM_PORT" 60
@@ -345,7 +347,7 @@ EOF
 fi
 
 # ---------------------------------------------------------------- LiteLLM
-if has_peer litellm && [ -x "$VENV/bin/litellm" ]; then
+if has_peer litellm && [ -x "$LL_VENV/bin/litellm" ]; then
     LL="$WORK/litellm"
     mkdir -p "$LL"
     cat > "$LL/config.yaml" <<EOF
@@ -369,8 +371,11 @@ litellm_settings:
 EOF
     LL_PORT="$(free_port)"
     # Offline: the bundled model cost map, no telemetry; one worker (one core).
+    # Since 1.10x LiteLLM refuses to start without a master key; loopback
+    # only, like switchyard's own default, so its open mode is allowed.
     LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_LOG=ERROR LITELLM_TELEMETRY=False \
-        start litellm 1 "$VENV/bin/litellm" --config "$LL/config.yaml" --host 127.0.0.1 \
+        LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY=true \
+        start litellm 1 "$LL_VENV/bin/litellm" --config "$LL/config.yaml" --host 127.0.0.1 \
         --port "$LL_PORT" --num_workers 1
     LL_PID=$LAST_PID
     if wait_port "$LL_PORT" 180; then
@@ -380,6 +385,9 @@ EOF
         lg rss --label litellm_gateway --scenario rss_idle $LL_PIDS
         measure_path litellm_gateway "$LL_PIDS" --addr "127.0.0.1:$LL_PORT"
         measure_path litellm_convert "$LL_PIDS" --addr "127.0.0.1:$LL_PORT" --api messages
+    else
+        log "LiteLLM did not start; its rows are missing from the report. Its log:"
+        tail -15 "$WORK/litellm.err" >&2 || true
     fi
     stop "$LL_PID"
 fi
@@ -392,7 +400,7 @@ $(snapshot end)
 pinning: $([ "$PIN" = 1 ] && echo "proxy under test on CPU 1; load client and upstream on CPU 0" || echo "none")
 measured seconds per run: $DURATION (warm-up $WARMUP); SSE: $SSE_EVENTS deltas $SSE_GAP_MS ms apart
 switchyard audit lines written: $AUDIT_LINES (audit on, default settings)
-versions: $(rustc --version); nginx $(nginx -v 2>&1 | sed 's|.*/||' || true); mitmproxy $("$VENV/bin/mitmdump" --version 2>/dev/null | sed -n 's/^Mitmproxy: //p' || true); litellm $("$VENV/bin/pip" show litellm 2>/dev/null | sed -n 's/^Version: //p' || true)"
+versions: $(rustc --version); nginx $(nginx -v 2>&1 | sed 's|.*/||' || true); mitmproxy $("$MITM_VENV/bin/mitmdump" --version 2>/dev/null | sed -n 's/^Mitmproxy: //p' || true); litellm $("$LL_VENV/bin/pip" show litellm 2>/dev/null | sed -n 's/^Version: //p' || true)"
 python3 -c 'import json,sys; print(json.dumps({"contention": sys.stdin.read(), "quick": '"$QUICK"' == 1}))' \
     <<< "$CONTENTION" > "$WORK/meta.json"
 "$BIN/bench-report" --runs "$RUNS" --meta "$WORK/meta.json" \

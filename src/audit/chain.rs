@@ -12,22 +12,33 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 const FIELD: &str = ",\"hash\":\"";
+const PREV_FIELD: &str = ",\"prev_hash\":\"";
 
 fn sha256_hex(bytes: &[u8]) -> String {
     super::record::to_hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref())
 }
 
-/// Appends `"hash"` to a serialised JSON object (no trailing newline) and
-/// returns the hash.
-pub fn seal(line: &mut Vec<u8>) -> String {
+/// Links a serialised JSON object (no trailing newline) into the chain:
+/// appends `"prev_hash"` (when there is a previous line), then `"hash"`
+/// over everything before it, and returns that hash.
+pub fn link(line: &mut Vec<u8>, prev_hash: Option<&str>) -> String {
+    if let Some(prev) = prev_hash {
+        append_field(line, PREV_FIELD, prev);
+    }
     let hash = sha256_hex(line);
+    append_field(line, FIELD, &hash);
+    hash
+}
+
+/// Appends `field` (`,"name":"`) and a value that needs no escaping (hex)
+/// before the object's closing brace.
+fn append_field(line: &mut Vec<u8>, field: &str, value: &str) {
     if line.last() == Some(&b'}') {
         line.pop();
-        line.extend_from_slice(FIELD.as_bytes());
-        line.extend_from_slice(hash.as_bytes());
+        line.extend_from_slice(field.as_bytes());
+        line.extend_from_slice(value.as_bytes());
         line.extend_from_slice(b"\"}");
     }
-    hash
 }
 
 /// Splits a sealed line into (the line as hashed, the hash it claims).
@@ -162,12 +173,9 @@ mod tests {
         let mut prev: Option<String> = None;
         (0..n)
             .map(|i| {
-                let mut v = serde_json::json!({"id": i, "status": 200});
-                if let Some(p) = &prev {
-                    v["prev_hash"] = serde_json::Value::String(p.clone());
-                }
+                let v = serde_json::json!({"id": i, "status": 200});
                 let mut bytes = serde_json::to_vec(&v).unwrap();
-                prev = Some(seal(&mut bytes));
+                prev = Some(link(&mut bytes, prev.as_deref()));
                 String::from_utf8(bytes).unwrap()
             })
             .collect()

@@ -202,13 +202,7 @@ impl Writer {
         }
         // The chain link is the writer's, not the record's: records are
         // shared (live page, PostgreSQL) before their place in the file is known.
-        if let (Some(prev), Some(b'}')) = (&self.prev_hash, self.line.last()) {
-            self.line.pop();
-            self.line.extend_from_slice(b",\"prev_hash\":\"");
-            self.line.extend_from_slice(prev.as_bytes());
-            self.line.extend_from_slice(b"\"}");
-        }
-        self.prev_hash = Some(chain::seal(&mut self.line));
+        self.prev_hash = Some(chain::link(&mut self.line, self.prev_hash.as_deref()));
         self.line.push(b'\n');
         let len = self.line.len() as u64;
         if self.max_file_bytes > 0 && self.size > 0 && self.size + len > self.max_file_bytes {

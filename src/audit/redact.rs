@@ -4,6 +4,7 @@
 
 use std::sync::OnceLock;
 
+use memchr::memmem;
 use regex::Regex;
 
 const MASK: &str = "[REDACTED]";
@@ -53,9 +54,12 @@ const TRIGGERS: &[&str] = &[
 /// otherwise start a search at every quote of a JSON body.
 fn may_match(text: &str) -> bool {
     // Measured: a lower-cased copy searched 12 times (SIMD substring search)
-    // beats a case-insensitive Aho-Corasick automaton by 2.5x on 1 KB.
+    // beats a case-insensitive Aho-Corasick automaton by 2.5x on 1 KB, and
+    // finders built once beat `str::contains`, which builds one per call.
+    static FINDERS: OnceLock<Vec<memmem::Finder<'static>>> = OnceLock::new();
+    let finders = FINDERS.get_or_init(|| TRIGGERS.iter().map(memmem::Finder::new).collect());
     let lower = text.to_ascii_lowercase();
-    TRIGGERS.iter().any(|t| lower.contains(t))
+    finders.iter().any(|f| f.find(lower.as_bytes()).is_some())
 }
 
 /// Redacts `text`, replacing each of `secrets` and every secret-shaped run.

@@ -157,6 +157,10 @@ measure_path() { # measure_path LABEL PIDFLAGS TARGET-ARGS...
     lg load --label "$label" --scenario json_c16 -c 16 -d "$DURATION" --warmup "$WARMUP" $pids --aux-pid "$UP_PID" "$@"
     # shellcheck disable=SC2086
     lg load --label "$label" --scenario sse -c 1 -d "$DURATION" --warmup "$WARMUP" --stream --sse-gap-ms "$SSE_GAP_MS" $pids --aux-pid "$UP_PID" "$@"
+    # The same streams without gaps: no CPU goes idle between events, so
+    # the first event measures the path, not the VM waking idle CPUs.
+    # shellcheck disable=SC2086
+    lg load --label "$label" --scenario sse_warm -c 1 -d "$DURATION" --warmup "$WARMUP" --stream --sse-gap-ms 0 --header "x-bench-gap-ms: 0" $pids --aux-pid "$UP_PID" "$@"
 }
 
 snapshot() { # machine state, for the report's contention block

@@ -155,6 +155,9 @@ measure_path() { # measure_path LABEL PIDFLAGS TARGET-ARGS...
     lg load --label "$label" --scenario json_c1 -c 1 -d "$DURATION" --warmup "$WARMUP" $pids --aux-pid "$UP_PID" "$@"
     # shellcheck disable=SC2086
     lg load --label "$label" --scenario json_c16 -c 16 -d "$DURATION" --warmup "$WARMUP" $pids --aux-pid "$UP_PID" "$@"
+    # What coding agents send: ~100 KB of tool definitions and conversation.
+    # shellcheck disable=SC2086
+    lg load --label "$label" --scenario agent_c16 -c 16 -d "$DURATION" --warmup "$WARMUP" --request-kb 100 $pids --aux-pid "$UP_PID" "$@"
     # shellcheck disable=SC2086
     lg load --label "$label" --scenario sse -c 1 -d "$DURATION" --warmup "$WARMUP" --stream --sse-gap-ms "$SSE_GAP_MS" $pids --aux-pid "$UP_PID" "$@"
     # The same streams without gaps: no CPU goes idle between events, so
@@ -287,6 +290,8 @@ events { worker_connections 4096; }
 http {
     access_log off;
     client_body_temp_path $NG/body;
+    # Agent-sized (100 KB) request bodies stay in memory, as in switchyard.
+    client_body_buffer_size 256k;
     proxy_temp_path $NG/proxy;
     fastcgi_temp_path $NG/fastcgi;
     uwsgi_temp_path $NG/uwsgi;

@@ -27,6 +27,7 @@ mod chat;
 mod error;
 pub mod ir;
 mod json;
+pub mod peek;
 mod responses;
 pub mod stream;
 mod usage;
@@ -108,8 +109,8 @@ const IMAGE_TOKENS: u64 = 1600;
 
 fn estimate_value(v: &Value, image_key: bool) -> u64 {
     match v {
-        Value::String(s) if image_key || s.starts_with("data:") => IMAGE_TOKENS,
-        Value::String(s) => (s.len() as u64).div_ceil(4),
+        Value::String(_) if image_key => IMAGE_TOKENS,
+        Value::String(s) => string_tokens(s),
         Value::Array(items) => items.iter().map(|i| estimate_value(i, false)).sum(),
         Value::Object(map) => map
             .iter()
@@ -118,6 +119,15 @@ fn estimate_value(v: &Value, image_key: bool) -> u64 {
             })
             .sum(),
         _ => 1,
+    }
+}
+
+/// A string's share of [`estimate_input_tokens`]: a data URL is an image.
+fn string_tokens(s: &str) -> u64 {
+    if s.starts_with("data:") {
+        IMAGE_TOKENS
+    } else {
+        (s.len() as u64).div_ceil(4)
     }
 }
 

@@ -66,7 +66,7 @@ pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<
         );
         return passthrough(ctx, target, out).await;
     }
-    let estimate = convert::estimate_input_tokens(&call.json);
+    let estimate = call.estimate;
     let mut tried: Vec<(String, usize)> = Vec::new();
     let mut last: Option<Failed> = None;
     loop {
@@ -290,16 +290,27 @@ fn upstream_body(
     if target == call.protocol && plan.upstream_model.is_none() {
         return Ok((call.bytes.clone(), None));
     }
-    let mut body = if target == call.protocol {
-        call.json.clone()
+    // Built here, not on arrival: pass-through never needs the tree.
+    let json: Value = serde_json::from_slice(&call.bytes).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("request body is not valid JSON: {e}"),
+        )
+    })?;
+    let conversion = (target != call.protocol).then(|| Conversion {
+        upstream: target,
+        client: call.protocol,
+        context: convert::StreamContext::from_request(call.protocol, &json),
+    });
+    let mut body = if conversion.is_none() {
+        json
     } else {
-        let converted =
-            convert::convert_request(call.protocol, target, &call.json).map_err(|e| {
-                (
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot convert this request for the provider: {e}"),
-                )
-            })?;
+        let converted = convert::convert_request(call.protocol, target, &json).map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("cannot convert this request for the provider: {e}"),
+            )
+        })?;
         for name in converted.lossy {
             if !ctx.record.lossy.contains(&name) {
                 ctx.record.lossy.push(name);
@@ -310,11 +321,6 @@ fn upstream_body(
     if let (Some(model), Some(obj)) = (&plan.upstream_model, body.as_object_mut()) {
         obj.insert("model".into(), Value::String(model.clone()));
     }
-    let conversion = (target != call.protocol).then(|| Conversion {
-        upstream: target,
-        client: call.protocol,
-        context: convert::StreamContext::from_request(call.protocol, &call.json),
-    });
     let bytes = serde_json::to_vec(&body)
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok((Bytes::from(bytes), conversion))

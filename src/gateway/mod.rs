@@ -23,7 +23,6 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use serde_json::Value;
 
 use crate::app::App;
 use crate::audit::capture::Capture;
@@ -65,7 +64,9 @@ pub struct ApiCall {
     pub path_and_query: String,
     pub headers: HeaderMap,
     pub bytes: Bytes,
-    pub json: Value,
+    /// Input tokens the body is expected to cost (charged before upstream
+    /// reports usage).
+    pub estimate: u64,
     pub model: String,
     pub stream: bool,
 }
@@ -204,24 +205,12 @@ async fn api_call(mut ctx: Ctx, protocol: Protocol, req: Request<Incoming>) -> R
         Ok(b) => b,
         Err((status, msg)) => return ctx.reject(Some(protocol), status, &msg),
     };
-    let json: Value = match serde_json::from_slice(&bytes) {
-        Ok(v @ Value::Object(_)) => v,
-        Ok(_) => {
-            return ctx.reject(
-                Some(protocol),
-                StatusCode::BAD_REQUEST,
-                "request body must be a JSON object",
-            )
-        }
-        Err(e) => {
-            return ctx.reject(
-                Some(protocol),
-                StatusCode::BAD_REQUEST,
-                &format!("request body is not valid JSON: {e}"),
-            )
-        }
+    // The tree is built later, and only if the body must change.
+    let peek = match crate::convert::peek::peek(&bytes) {
+        Ok(p) => p,
+        Err(e) => return ctx.reject(Some(protocol), StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let Some(model) = json.get("model").and_then(Value::as_str).map(str::to_owned) else {
+    let Some(model) = peek.model else {
         return ctx.reject(
             Some(protocol),
             StatusCode::BAD_REQUEST,
@@ -229,7 +218,7 @@ async fn api_call(mut ctx: Ctx, protocol: Protocol, req: Request<Incoming>) -> R
         );
     };
     ctx.record.model = Some(model.clone());
-    let stream = json.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let stream = peek.stream;
     ctx.record.stream = stream;
     let mut capture = Capture::new(ctx.app.settings.audit.max_body_bytes);
     capture.push(&bytes);
@@ -246,7 +235,7 @@ async fn api_call(mut ctx: Ctx, protocol: Protocol, req: Request<Incoming>) -> R
             .unwrap_or_default(),
         headers: parts.headers,
         bytes,
-        json,
+        estimate: peek.estimate,
         model,
         stream,
     };

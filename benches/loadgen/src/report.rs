@@ -3,7 +3,7 @@
 //! per target — and the results JSON.
 //!
 //! Paths are table rows (`--label`), measurements are scenarios:
-//! `json_c1`, `json_c16`, `sse`, `sse_warm`, `newhost`, `hold`, `rss_idle`,
+//! `json_c1`, `json_c16`, `agent_c16`, `sse`, `sse_warm`, `newhost`, `hold`, `rss_idle`,
 //! `rss_after`. A missing run prints `–`, never a made-up number.
 
 use std::fmt::Write as _;
@@ -268,6 +268,7 @@ pub fn markdown(r: &Runs, meta: &Value) -> String {
                 .map_or("–".into(), |x| format!("{:.0}%", x * 100.0)),
         );
     }
+    agent_table(&mut s, r, &present);
     let _ = writeln!(s, "\n### SSE streams\n");
     let _ = writeln!(
         s,
@@ -386,6 +387,35 @@ pub fn markdown(r: &Runs, meta: &Value) -> String {
     s
 }
 
+/// Requests the size a coding agent sends (tools and a long conversation).
+fn agent_table(s: &mut String, r: &Runs, present: &[&(&str, &str)]) {
+    if !present.iter().any(|(l, _)| r.run(l, "agent_c16").is_some()) {
+        return;
+    }
+    let _ = writeln!(s, "\n### Coding-agent-sized requests (100 KB JSON, c=16)\n");
+    let _ = writeln!(
+        s,
+        "| path | req/s | proxy CPU µs/req | p50 ms | p99 ms | added p50 ms | errors |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
+    for (l, _) in present {
+        if r.run(l, "agent_c16").is_none() {
+            continue;
+        }
+        let n = |p| r.num(l, "agent_c16", p);
+        let _ = writeln!(
+            s,
+            "| {l} | {} | {} | {} | {} | {} | {} |",
+            f(n("/rps"), 0),
+            f(n("/proxy_cpu_us_per_req"), 1),
+            f(n("/latency/p50_ms"), 3),
+            f(n("/latency/p99_ms"), 3),
+            f(r.added(l, "agent_c16", "/latency/p50_ms"), 3),
+            f(n("/errors"), 0),
+        );
+    }
+}
+
 /// The results file: context, every run as measured, and the targets.
 pub fn results_json(r: &Runs, meta: &Value) -> Value {
     let targets: Vec<Value> = targets(r)
@@ -434,5 +464,22 @@ not json
             "{md}"
         );
         assert!(md.contains("| 0.200 | 0.180 |"), "{md}");
+        assert!(
+            !md.contains("Coding-agent-sized"),
+            "no agent runs, no table: {md}"
+        );
+    }
+
+    #[test]
+    fn agent_sized_requests_get_their_own_table() {
+        let r = Runs::parse(
+            r#"{"label":"direct","scenario":"agent_c16","rps":7000,"errors":0,"latency":{"p50_ms":2.0,"p99_ms":4.0}}
+{"label":"sy_gateway","scenario":"agent_c16","rps":6000,"errors":0,"proxy_cpu_us_per_req":80.5,"latency":{"p50_ms":2.5,"p99_ms":5.0}}"#,
+        );
+        let md = markdown(&r, &json!({}));
+        assert!(
+            md.contains("| sy_gateway | 6000 | 80.5 | 2.500 | 5.000 | 0.500 | 0 |"),
+            "{md}"
+        );
     }
 }

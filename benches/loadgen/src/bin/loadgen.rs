@@ -125,6 +125,10 @@ struct LoadArgs {
     /// Stop after this many measured requests (fixed work, for callgrind).
     #[arg(long)]
     requests: Option<u64>,
+    /// Grow the request to about this many KB the way a coding agent's
+    /// requests are big: tool definitions and a long conversation.
+    #[arg(long, default_value_t = 0)]
+    request_kb: usize,
 }
 
 #[derive(Args)]
@@ -279,6 +283,49 @@ fn request_body(model: &str, stream: bool) -> Bytes {
     )
 }
 
+/// A coding agent's request of about `bytes`: 20 tool definitions, then
+/// user/assistant turns of ~2 KB of text until the size is reached.
+fn agent_body(model: &str, stream: bool, api: Api, bytes: usize) -> Bytes {
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "path": {"type": "string", "description": "Absolute path of the file to read."},
+            "offset": {"type": "integer", "description": "Line to start from."},
+            "limit": {"type": "integer", "description": "Lines to read."}
+        },
+        "required": ["path"]
+    });
+    let tools: Vec<Value> = (0..20)
+        .map(|i| {
+            let (name, text) = (format!("tool_{i}"), "Reads a file from the local filesystem. ".repeat(8));
+            match api {
+                Api::Messages => json!({"name": name, "description": text, "input_schema": schema}),
+                Api::Chat => json!({"type": "function", "function": {"name": name, "description": text, "parameters": schema}}),
+            }
+        })
+        .collect();
+    let turn = "The function parses the header, then checks the length field against the buffer. "
+        .repeat(24);
+    let mut messages = Vec::new();
+    let mut size = serde_json::to_vec(&tools).map_or(0, |t| t.len());
+    while size < bytes {
+        let role = if messages.len() % 2 == 0 {
+            "user"
+        } else {
+            "assistant"
+        };
+        messages.push(json!({"role": role, "content": turn}));
+        size += turn.len() + 40;
+    }
+    if messages.len() % 2 == 0 {
+        messages.push(json!({"role": "user", "content": "Say hello in one short sentence."}));
+    }
+    Bytes::from(
+        json!({"model": model, "max_tokens": 64, "stream": stream, "tools": tools, "messages": messages})
+            .to_string(),
+    )
+}
+
 async fn load(a: LoadArgs) -> Result<Value, String> {
     let (target, mut request) = target_of(&a.target)?;
     let model = a
@@ -289,7 +336,11 @@ async fn load(a: LoadArgs) -> Result<Value, String> {
             Api::Chat => "gpt-bench".into(),
             Api::Messages => "claude-bench".into(),
         });
-    request.body = request_body(&model, a.stream);
+    request.body = if a.request_kb == 0 {
+        request_body(&model, a.stream)
+    } else {
+        agent_body(&model, a.stream, a.target.api, a.request_kb * 1024)
+    };
     let sse = a.stream.then(|| SseSpec {
         burst_window: Duration::from_secs_f64(a.sse_gap_ms / 2.0 / 1000.0),
     });

@@ -262,7 +262,8 @@ lg hold --label sy_intercept --scenario hold --streams "$STREAMS" --pid "$SY_PID
     --addr "$SY_ADDR" --via connect --host api.bench.test --ca "$SY_CA"
 sleep 1
 lg rss --label sy_intercept --scenario rss_after --pid "$SY_PID"
-AUDIT_LINES="$(wc -l < "$WORK/audit.jsonl" 2>/dev/null || echo 0)"
+# The audit file rotates at 64 MB under this load: count every file.
+AUDIT_LINES="$(cat "$WORK"/audit.jsonl* 2>/dev/null | wc -l)" || AUDIT_LINES=0
 stop "$SY_PID"
 fi
 

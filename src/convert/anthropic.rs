@@ -351,7 +351,13 @@ fn encode_messages(messages: &[Message], loss: &mut Loss) -> Value {
         merged
             .into_iter()
             .filter(|(_, blocks)| !blocks.is_empty())
-            .map(|(role, blocks)| json!({"role": role_name(role), "content": blocks}))
+            .map(|(role, blocks)| {
+                // `object` moves the blocks in; `json!` would re-serialise them.
+                object([
+                    ("role", Some(json!(role_name(role)))),
+                    ("content", Some(Value::Array(blocks))),
+                ])
+            })
             .collect(),
     )
 }

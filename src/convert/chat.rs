@@ -306,7 +306,11 @@ fn encode_user(parts: &[Part], out: &mut Vec<Value>, loss: &mut Loss) {
         }
         _ => Value::Array(rest),
     };
-    out.push(json!({"role": "user", "content": content}));
+    // `object` moves the values in; `json!` would re-serialise them.
+    out.push(object([
+        ("role", Some(json!("user"))),
+        ("content", Some(content)),
+    ]));
 }
 
 /// Chat has no `is_error` flag: the error travels as a text prefix.
@@ -372,7 +376,10 @@ fn encode_tools(tools: &[Tool]) -> Value {
                         (t.strict == Some(true)).then_some(Value::Bool(true)),
                     ),
                 ]);
-                json!({"type": "function", "function": function})
+                object([
+                    ("type", Some(json!("function"))),
+                    ("function", Some(function)),
+                ])
             })
             .collect(),
     )

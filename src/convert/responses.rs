@@ -102,7 +102,10 @@ fn decode_text(v: &Value, req: &mut Request, loss: &mut Loss) {
             if let Some(map) = schema.as_object_mut() {
                 map.remove("type");
             }
-            Some(json!({"type": "json_schema", "json_schema": schema}))
+            Some(object([
+                ("type", Some(json!("json_schema"))),
+                ("json_schema", Some(schema)),
+            ]))
         }
         _ => None,
     };
@@ -343,7 +346,7 @@ fn encode_text_format(rf: &Value) -> Option<Value> {
             if let Some(map) = format.as_object_mut() {
                 map.insert("type".into(), json!("json_schema"));
             }
-            Some(json!({"format": format}))
+            Some(object([("format", Some(format))]))
         }
         _ => None,
     }
@@ -485,7 +488,13 @@ pub fn output_text_part(text: &str) -> Value {
 
 pub fn message_item(id: &str, texts: &[String], status: &str) -> Value {
     let content: Vec<Value> = texts.iter().map(|t| output_text_part(t)).collect();
-    json!({"id": id, "type": "message", "status": status, "role": "assistant", "content": content})
+    object([
+        ("id", Some(json!(id))),
+        ("type", Some(json!("message"))),
+        ("status", Some(json!(status))),
+        ("role", Some(json!("assistant"))),
+        ("content", Some(Value::Array(content))),
+    ])
 }
 
 pub fn function_call_item(

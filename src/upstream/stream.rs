@@ -41,6 +41,27 @@ impl AsyncWrite for OutboundStream {
         }
     }
 
+    // Forwarded so that hyper sees a vectored stream and queues body chunks
+    // instead of copying each request body into its write buffer (~3 % of
+    // CPU with 100 KB agent requests).
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            OutboundStream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            OutboundStream::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            OutboundStream::Tcp(s) => s.is_write_vectored(),
+            OutboundStream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             OutboundStream::Tcp(s) => Pin::new(s).poll_flush(cx),

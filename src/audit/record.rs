@@ -128,27 +128,67 @@ pub fn now_rfc3339() -> String {
     rfc3339(std::time::SystemTime::now())
 }
 
-/// `at` in UTC with milliseconds, the audit file's time format.
+/// `at` in UTC with milliseconds, the audit file's time format. Every
+/// record is stamped, and most share their second with the one before: the
+/// date and time of day are formatted once per second per thread.
 pub fn rfc3339(at: std::time::SystemTime) -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    time::OffsetDateTime::from(at)
-        .format(&format)
-        .unwrap_or_default()
+    thread_local! {
+        static SECOND: std::cell::RefCell<(i64, String)> = const {
+            std::cell::RefCell::new((i64::MIN, String::new()))
+        };
+    }
+    let at = time::OffsetDateTime::from(at);
+    let second = at.unix_timestamp();
+    SECOND.with_borrow_mut(|(cached, text)| {
+        if *cached != second {
+            let format =
+                time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+            *text = at.format(&format).unwrap_or_default();
+            *cached = second;
+        }
+        format!("{text}.{:03}Z", at.millisecond())
+    })
 }
 
-/// 128 random bits in hex: unique without coordination between replicas.
+/// 128 bits in hex, unique without coordination between replicas.
+///
+/// A per-process random seed and a sequence number go through a bijection
+/// (SplitMix64's finaliser), so two ids of one process never collide and
+/// ids of two processes collide with probability 2^-64. Ids name records,
+/// they guard nothing: drawing 16 fresh random bytes from the CSPRNG for
+/// each was ~1.5 % of the CPU of a proxied request.
 pub fn new_id() -> String {
+    static SEED: std::sync::OnceLock<[u64; 2]> = std::sync::OnceLock::new();
+    static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let [high_seed, low_seed] = *SEED.get_or_init(random_seed);
+    let n = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let low = mix(low_seed.wrapping_add(n));
+    let high = mix(high_seed ^ low);
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&high.to_be_bytes());
+    bytes[8..].copy_from_slice(&low.to_be_bytes());
+    to_hex(&bytes)
+}
+
+/// SplitMix64's finaliser: a bijection on u64 that scatters every input bit.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn random_seed() -> [u64; 2] {
     let mut bytes = [0u8; 16];
     if aws_lc_rs::rand::fill(&mut bytes).is_err() {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or_default();
-        bytes = nanos.to_le_bytes();
+        bytes = (nanos ^ (u128::from(std::process::id()) << 64)).to_le_bytes();
     }
-    to_hex(&bytes)
+    let (high, low) = bytes.split_at(8);
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
+    [word(high), word(low)]
 }
 
 /// Lower-case hex in one allocation, not one `format!` per byte: ids and
@@ -177,6 +217,36 @@ mod tests {
             "{a}"
         );
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn ids_of_one_process_never_repeat_and_look_random() {
+        let ids: std::collections::HashSet<String> = (0..100_000).map(|_| new_id()).collect();
+        assert_eq!(ids.len(), 100_000);
+        // Consecutive ids share no visible structure (neither half counts up).
+        let (a, b) = (new_id(), new_id());
+        let differing = a.bytes().zip(b.bytes()).filter(|(x, y)| x != y).count();
+        assert!(differing > 16, "{a} {b}");
+    }
+
+    #[test]
+    fn timestamps_keep_milliseconds_across_the_cached_second() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let base = UNIX_EPOCH + Duration::from_secs(1_777_458_600);
+        assert_eq!(rfc3339(base), "2026-04-29T10:30:00.000Z");
+        assert_eq!(
+            rfc3339(base + Duration::from_millis(7)),
+            "2026-04-29T10:30:00.007Z"
+        );
+        assert_eq!(
+            rfc3339(base + Duration::from_millis(1_250)),
+            "2026-04-29T10:30:01.250Z"
+        );
+        assert_eq!(
+            rfc3339(base + Duration::from_millis(999)),
+            "2026-04-29T10:30:00.999Z"
+        );
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]

@@ -152,6 +152,39 @@ pub struct Settings {
     pub file: std::sync::Arc<FileConfig>,
     /// The file's text, to locate keys in error messages.
     pub file_text: std::sync::Arc<String>,
+    /// `providers`' host globs, compiled once.
+    provider_hosts: HostIndex,
+}
+
+/// The providers' host globs, lower-cased and compiled once, configured
+/// providers' first: finding the provider of an intercepted host runs for
+/// every request, and compiling the globs there was ~1.5 % of its CPU.
+#[derive(Debug, Clone)]
+struct HostIndex(Vec<(wildmatch::WildMatch, usize)>);
+
+impl HostIndex {
+    fn new(providers: &[std::sync::Arc<ProviderSpec>]) -> HostIndex {
+        let configured = providers.iter().enumerate().filter(|(_, p)| !p.implicit);
+        let implicit = providers.iter().enumerate().filter(|(_, p)| p.implicit);
+        let globs = configured
+            .chain(implicit)
+            .flat_map(|(i, p)| {
+                p.hosts
+                    .iter()
+                    .map(move |h| (wildmatch::WildMatch::new(&h.to_ascii_lowercase()), i))
+            })
+            .collect();
+        HostIndex(globs)
+    }
+
+    /// The index of the first provider with a glob matching `host`.
+    fn find(&self, host: &str) -> Option<usize> {
+        let host = host.to_ascii_lowercase();
+        self.0
+            .iter()
+            .find(|(g, _)| g.matches(&host))
+            .map(|(_, i)| *i)
+    }
 }
 
 /// Finds the config file: `--config`, `$SWITCHYARD_CONFIG`, `./switchyard.toml`,
@@ -223,16 +256,8 @@ impl Settings {
     /// The provider serving an intercepted host: one that lists it in
     /// `hosts` (globs allowed), configured providers before implicit ones.
     pub fn provider_for_host(&self, host: &str) -> Option<std::sync::Arc<ProviderSpec>> {
-        let host = host.to_ascii_lowercase();
-        let matches = |p: &&std::sync::Arc<ProviderSpec>| {
-            p.hosts
-                .iter()
-                .any(|h| wildmatch::WildMatch::new(&h.to_ascii_lowercase()).matches(&host))
-        };
-        let configured = self.providers.iter().filter(|p| !p.implicit).find(matches);
-        configured
-            .or_else(|| self.providers.iter().find(matches))
-            .cloned()
+        let at = self.provider_hosts.find(host)?;
+        self.providers.get(at).cloned()
     }
 
     /// Loads and resolves everything.
@@ -369,6 +394,7 @@ impl Resolver<'_> {
                 return Err(self.invalid_env("--provider", format!("no provider named {name:?}")));
             }
         }
+        let provider_hosts = HostIndex::new(&providers);
         Ok(Settings {
             config_file: self.path.map(Path::to_path_buf),
             listen,
@@ -391,6 +417,7 @@ impl Resolver<'_> {
             cluster,
             file: std::sync::Arc::new(file),
             file_text: std::sync::Arc::new(self.text.to_owned()),
+            provider_hosts,
         })
     }
 
@@ -1076,6 +1103,18 @@ mod tests {
         assert!(s
             .intercept
             .contains(&"generativelanguage.googleapis.com".to_string()));
+    }
+
+    #[test]
+    fn hosts_find_configured_providers_before_implicit_ones() {
+        let text = "[providers.corp]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nhosts = [\"API.openai.com\", \"*.Corp.test\"]\n";
+        let s = load(text, &[], Flags::default()).unwrap();
+        let name = |host: &str| s.provider_for_host(host).map(|p| p.name.clone());
+        assert_eq!(name("api.OPENAI.com").as_deref(), Some("corp"));
+        assert_eq!(name("llm.corp.test").as_deref(), Some("corp"));
+        assert_eq!(name("api.anthropic.com").as_deref(), Some("anthropic"));
+        assert_eq!(name("corp.test"), None);
+        assert_eq!(name("example.com"), None);
     }
 
     #[test]

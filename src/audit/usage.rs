@@ -72,6 +72,9 @@ impl UsageTap {
             self.completed = true;
             return;
         }
+        if !may_matter(&event.data) {
+            return;
+        }
         if let Ok(value) = serde_json::from_str::<Value>(&event.data) {
             self.observe_value(&value);
         }
@@ -135,6 +138,30 @@ impl UsageTap {
 #[derive(serde::Deserialize)]
 struct UsageOnly {
     usage: Option<Value>,
+}
+
+/// Substrings one of which every event [`UsageTap::observe_value`] acts on
+/// contains: `usage`, `error`, the terminal event types and the tool-call
+/// starts (`tool_use`, `tool_calls`, `function_call`). Text and argument
+/// deltas, nearly every event of a stream, hold none of them and are not
+/// parsed into a tree at all. (A provider escaping the letters of a key,
+/// `"\u0075sage"`, would go unread; none does.)
+const MARKERS: &[&str] = &[
+    "usage",
+    "error",
+    "tool_",
+    "function_call",
+    "message_stop",
+    "response.completed",
+    "response.incomplete",
+    "response.failed",
+];
+
+fn may_matter(data: &str) -> bool {
+    static FINDERS: std::sync::OnceLock<Vec<memchr::memmem::Finder<'static>>> =
+        std::sync::OnceLock::new();
+    let finders = FINDERS.get_or_init(|| MARKERS.iter().map(memchr::memmem::Finder::new).collect());
+    finders.iter().any(|f| f.find(data.as_bytes()).is_some())
 }
 
 /// A tool call beginning, in any of the three stream formats.
@@ -278,6 +305,58 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
             (u.input_tokens, u.cache_read_tokens, u.cache_write_tokens),
             (50, 10, 40)
         );
+    }
+
+    /// Every event the tap acts on, in the three stream formats: the
+    /// prefilter must let each through, and the tap must read the same from
+    /// it as from an unfiltered parse.
+    const EVENTS_THAT_MATTER: &[&str] = &[
+        r#"{"type":"message_start","message":{"id":"m","usage":{"input_tokens":25,"output_tokens":1}}}"#,
+        r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"f","input":{}}}"#,
+        r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}}"#,
+        r#"{"type":"message_stop"}"#,
+        r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]}"#,
+        r#"{"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":30,"completion_tokens":5}}"#,
+        r#"{"error":{"message":"rate limited","type":"rate_limit"}}"#,
+        r#"{"type":"response.output_item.added","output_index":0,"item":{"type":"function_call","id":"fc","call_id":"c","name":"f","arguments":""}}"#,
+        r#"{"type":"response.function_call_arguments.delta","item_id":"fc","output_index":0,"delta":"{\"a"}"#,
+        r#"{"type":"response.completed","response":{"id":"r","status":"completed","usage":{"input_tokens":12,"output_tokens":9,"output_tokens_details":{"reasoning_tokens":4}}}}"#,
+        r#"{"type":"response.incomplete","response":{"id":"r","status":"incomplete"}}"#,
+        r#"{"type":"response.failed","response":{"id":"r","status":"failed","error":{"code":"server_error"}}}"#,
+    ];
+
+    const TEXT_DELTAS: &[&str] = &[
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}"#,
+        r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"a\":"}}"#,
+        r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hello"}}]}"#,
+        r#"{"type":"response.output_text.delta","item_id":"m","output_index":0,"content_index":0,"delta":"Hello"}"#,
+    ];
+
+    fn state(tap: &UsageTap) -> (Option<Usage>, bool, bool) {
+        (tap.usage, tap.completed, tap.tool_call)
+    }
+
+    #[test]
+    fn the_prefilter_skips_text_deltas_and_nothing_that_matters() {
+        for data in EVENTS_THAT_MATTER {
+            assert!(may_matter(data), "{data}");
+            let mut filtered = UsageTap::new(Some("text/event-stream"));
+            filtered.observe_event(&SseEvent {
+                event: None,
+                data: (*data).to_owned(),
+            });
+            let mut reference = UsageTap::new(Some("text/event-stream"));
+            reference.observe_value(&serde_json::from_str(data).unwrap());
+            assert_eq!(state(&filtered), state(&reference), "{data}");
+            assert_ne!(state(&filtered), (None, false, false), "{data}");
+        }
+        for data in TEXT_DELTAS {
+            assert!(!may_matter(data), "{data}");
+            let mut reference = UsageTap::new(Some("text/event-stream"));
+            reference.observe_value(&serde_json::from_str(data).unwrap());
+            assert_eq!(state(&reference), (None, false, false), "{data}");
+        }
     }
 
     #[test]

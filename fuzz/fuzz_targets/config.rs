@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
     let env = Env::from_pairs([("HOME", "/nonexistent"), ("KEY", "sk-fuzz")]);
     match Settings::from_text(None, text, &Flags::default(), &env) {
         Ok(settings) => {
-            assert!(!settings.providers.is_empty(), "the implicit providers are always there");
+            assert!(
+                !settings.providers.is_empty(),
+                "the implicit providers are always there"
+            );
         }
         Err(e) => {
             assert!(!e.to_string().is_empty());

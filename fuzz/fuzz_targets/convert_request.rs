@@ -20,12 +20,18 @@ fuzz_target!(|data: &[u8]| {
     // The one-pass reading routes requests; it must see what the tree sees.
     match peeked {
         Ok(p) => {
-            assert_eq!(p.model.as_deref(), body.get("model").and_then(Value::as_str));
-            assert_eq!(p.stream, body.get("stream").and_then(Value::as_bool).unwrap_or(false));
+            assert_eq!(
+                p.model.as_deref(),
+                body.get("model").and_then(Value::as_str)
+            );
+            assert_eq!(
+                p.stream,
+                body.get("stream").and_then(Value::as_bool).unwrap_or(false)
+            );
         }
         Err(e) => assert!(!body.is_object(), "peek refused an object: {e}"),
     }
-    let Ok(converted) = convert_request(from, to, &body) else {
+    let Ok(converted) = convert_request(from, to, body) else {
         return;
     };
     assert!(
@@ -35,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
     );
     // What we send upstream must be input the upstream protocol's decoder
     // accepts (it is the same grammar the real API enforces).
-    let back = convert_request(to, from, &converted.body);
+    let back = convert_request(to, from, converted.body.clone());
     assert!(
         back.is_ok(),
         "{from:?}->{to:?} output does not decode as {to:?}: {:?}\n{}",

@@ -15,8 +15,13 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let mut headers = HeaderMap::new();
     for line in text.split('\n') {
-        let Some((name, value)) = line.split_once(':') else { continue };
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.trim().as_bytes()), HeaderValue::from_str(value.trim())) {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.trim().as_bytes()),
+            HeaderValue::from_str(value.trim()),
+        ) {
             headers.append(n, v);
         }
     }
@@ -27,7 +32,14 @@ fuzz_target!(|data: &[u8]| {
     let _ = clients.take_proxy_auth(&mut copy);
     let _ = clients.take_gateway_auth(&mut copy);
     strip_hop_by_hop(&mut headers);
-    for name in ["connection", "keep-alive", "proxy-authorization", "transfer-encoding", "upgrade", "te"] {
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-authorization",
+        "transfer-encoding",
+        "upgrade",
+        "te",
+    ] {
         assert!(!headers.contains_key(name), "{name} survived stripping");
     }
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();

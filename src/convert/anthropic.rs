@@ -6,7 +6,9 @@ use super::ir::{
     arguments_object, Image, Loss, Message, Part, Reasoning, Request, Response, Role, StopReason,
     Tool, ToolChoice,
 };
-use super::json::{as_u64, field_name, new_id, object, present, str_of, strings, text_of};
+use super::json::{
+    as_u64, field_name, new_id, object, present, str_of, strings, take_str, take_text, text_of,
+};
 use super::usage;
 use serde_json::{json, Map, Value};
 
@@ -17,8 +19,9 @@ const MIN_THINKING_BUDGET: u64 = 1024;
 
 // ---------------------------------------------------------------- requests
 
-pub fn decode_request(body: &Value, loss: &mut Loss) -> Result<Request, ConvertError> {
-    let obj = body.as_object().ok_or(ConvertError::NotAnObject)?;
+/// Decodes a request tree it takes the strings out of (see [`take_str`]).
+pub fn decode_request(body: &mut Value, loss: &mut Loss) -> Result<Request, ConvertError> {
+    let obj = body.as_object_mut().ok_or(ConvertError::NotAnObject)?;
     if !obj.contains_key("messages") {
         return Err(ConvertError::MissingField("messages"));
     }
@@ -26,7 +29,7 @@ pub fn decode_request(body: &Value, loss: &mut Loss) -> Result<Request, ConvertE
     // Claude Code puts `system` turns inside `messages`; other protocols
     // take them as system text.
     let mut mid_system = Vec::new();
-    for (key, value) in obj {
+    for (key, value) in obj.iter_mut() {
         match key.as_str() {
             "model" => req.model = value.as_str().map(str::to_owned),
             "max_tokens" => req.max_tokens = as_u64(value),
@@ -52,15 +55,15 @@ pub fn decode_request(body: &Value, loss: &mut Loss) -> Result<Request, ConvertE
     Ok(req)
 }
 
-fn decode_system(v: &Value, loss: &mut Loss) -> Result<Vec<String>, ConvertError> {
+fn decode_system(v: &mut Value, loss: &mut Loss) -> Result<Vec<String>, ConvertError> {
     match v {
         Value::Null => Ok(Vec::new()),
-        Value::String(s) => Ok(vec![s.clone()]),
+        Value::String(s) => Ok(vec![std::mem::take(s)]),
         Value::Array(blocks) => Ok(blocks
-            .iter()
+            .iter_mut()
             .filter_map(|b| {
                 note_block_extras(b, loss);
-                str_of(b, "text").map(str::to_owned)
+                take_str(b, "text")
             })
             .collect()),
         _ => Err(ConvertError::invalid(
@@ -73,20 +76,19 @@ fn decode_system(v: &Value, loss: &mut Loss) -> Result<Vec<String>, ConvertError
 /// The conversation, and the text of any `system` turns in it (which the
 /// other protocols carry as system text; their position is reported lossy).
 fn decode_messages(
-    v: &Value,
+    v: &mut Value,
     loss: &mut Loss,
 ) -> Result<(Vec<Message>, Vec<String>), ConvertError> {
     let items = v
-        .as_array()
+        .as_array_mut()
         .ok_or_else(|| ConvertError::invalid("messages", "must be an array"))?;
     let mut messages = Vec::new();
     let mut system = Vec::new();
     for m in items {
         if str_of(m, "role") == Some("system") {
-            system.extend(decode_system(
-                m.get("content").unwrap_or(&Value::Null),
-                loss,
-            )?);
+            if let Some(content) = m.get_mut("content") {
+                system.extend(decode_system(content, loss)?);
+            }
             loss.add("messages.system_position");
             continue;
         }
@@ -95,7 +97,7 @@ fn decode_messages(
     Ok((messages, system))
 }
 
-fn decode_message(m: &Value, loss: &mut Loss) -> Result<Message, ConvertError> {
+fn decode_message(m: &mut Value, loss: &mut Loss) -> Result<Message, ConvertError> {
     let role = match str_of(m, "role") {
         Some("user") => Role::User,
         Some("assistant") => Role::Assistant,
@@ -106,15 +108,18 @@ fn decode_message(m: &Value, loss: &mut Loss) -> Result<Message, ConvertError> {
             ))
         }
     };
-    let content = decode_content(m.get("content").unwrap_or(&Value::Null), loss)?;
+    let content = match m.get_mut("content") {
+        Some(content) => decode_content(content, loss)?,
+        None => Vec::new(),
+    };
     Ok(Message { role, content })
 }
 
-fn decode_content(v: &Value, loss: &mut Loss) -> Result<Vec<Part>, ConvertError> {
+fn decode_content(v: &mut Value, loss: &mut Loss) -> Result<Vec<Part>, ConvertError> {
     match v {
-        Value::String(s) => Ok(vec![Part::Text(s.clone())]),
+        Value::String(s) => Ok(vec![Part::Text(std::mem::take(s))]),
         Value::Array(blocks) => Ok(blocks
-            .iter()
+            .iter_mut()
             .filter_map(|b| decode_block(b, loss))
             .collect()),
         Value::Null => Ok(Vec::new()),
@@ -134,14 +139,14 @@ fn note_block_extras(b: &Value, loss: &mut Loss) {
     }
 }
 
-fn decode_block(b: &Value, loss: &mut Loss) -> Option<Part> {
+fn decode_block(b: &mut Value, loss: &mut Loss) -> Option<Part> {
     note_block_extras(b, loss);
     match str_of(b, "type")? {
-        "text" => Some(Part::Text(text_of(b, "text").to_owned())),
-        "image" => decode_image(b.get("source")?, loss).map(Part::Image),
+        "text" => Some(Part::Text(take_text(b, "text"))),
+        "image" => decode_image(b.get_mut("source")?, loss).map(Part::Image),
         "tool_use" => Some(Part::ToolCall {
-            id: text_of(b, "id").to_owned(),
-            name: text_of(b, "name").to_owned(),
+            id: take_text(b, "id"),
+            name: take_text(b, "name"),
             arguments: b
                 .get("input")
                 .map(Value::to_string)
@@ -149,12 +154,10 @@ fn decode_block(b: &Value, loss: &mut Loss) -> Option<Part> {
         }),
         "tool_result" => Some(decode_tool_result(b, loss)),
         "thinking" => Some(Part::Thinking {
-            text: text_of(b, "thinking").to_owned(),
-            signature: str_of(b, "signature")
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned),
+            text: take_text(b, "thinking"),
+            signature: take_str(b, "signature").filter(|s| !s.is_empty()),
         }),
-        "redacted_thinking" => Some(Part::RedactedThinking(text_of(b, "data").to_owned())),
+        "redacted_thinking" => Some(Part::RedactedThinking(take_text(b, "data"))),
         "document" => {
             loss.add("document");
             None
@@ -166,13 +169,13 @@ fn decode_block(b: &Value, loss: &mut Loss) -> Option<Part> {
     }
 }
 
-fn decode_image(source: &Value, loss: &mut Loss) -> Option<Image> {
+fn decode_image(source: &mut Value, loss: &mut Loss) -> Option<Image> {
     match str_of(source, "type") {
         Some("base64") => Some(Image::Base64 {
-            media_type: text_of(source, "media_type").to_owned(),
-            data: text_of(source, "data").to_owned(),
+            media_type: take_text(source, "media_type"),
+            data: take_text(source, "data"),
         }),
-        Some("url") => Some(Image::Url(text_of(source, "url").to_owned())),
+        Some("url") => Some(Image::Url(take_text(source, "url"))),
         _ => {
             loss.add("image.source");
             None
@@ -180,22 +183,25 @@ fn decode_image(source: &Value, loss: &mut Loss) -> Option<Image> {
     }
 }
 
-fn decode_tool_result(b: &Value, loss: &mut Loss) -> Part {
-    let content = match b.get("content") {
-        Some(Value::String(s)) => vec![Part::Text(s.clone())],
-        Some(Value::Array(items)) => items.iter().filter_map(|i| decode_block(i, loss)).collect(),
+fn decode_tool_result(b: &mut Value, loss: &mut Loss) -> Part {
+    let content = match b.get_mut("content") {
+        Some(Value::String(s)) => vec![Part::Text(std::mem::take(s))],
+        Some(Value::Array(items)) => items
+            .iter_mut()
+            .filter_map(|i| decode_block(i, loss))
+            .collect(),
         _ => Vec::new(),
     };
     Part::ToolResult {
-        call_id: text_of(b, "tool_use_id").to_owned(),
+        call_id: take_text(b, "tool_use_id"),
         content,
         is_error: b.get("is_error").and_then(Value::as_bool).unwrap_or(false),
     }
 }
 
-fn decode_tools(v: &Value, loss: &mut Loss) -> Vec<Tool> {
+fn decode_tools(v: &mut Value, loss: &mut Loss) -> Vec<Tool> {
     let mut tools = Vec::new();
-    for t in v.as_array().map(Vec::as_slice).unwrap_or(&[]) {
+    for t in v.as_array_mut().map(Vec::as_mut_slice).unwrap_or(&mut []) {
         let kind = str_of(t, "type").unwrap_or("custom");
         if kind != "custom" {
             // Anthropic-defined tools (bash, text_editor, web_search…) have no OpenAI twin.
@@ -206,9 +212,12 @@ fn decode_tools(v: &Value, loss: &mut Loss) -> Vec<Tool> {
             loss.add("cache_control");
         }
         tools.push(Tool {
-            name: text_of(t, "name").to_owned(),
-            description: str_of(t, "description").map(str::to_owned),
-            parameters: t.get("input_schema").cloned().unwrap_or_else(empty_schema),
+            name: take_text(t, "name"),
+            description: take_str(t, "description"),
+            parameters: t
+                .get_mut("input_schema")
+                .map(Value::take)
+                .unwrap_or_else(empty_schema),
             strict: t.get("strict").and_then(Value::as_bool),
         });
     }
@@ -252,9 +261,13 @@ fn decode_thinking(v: &Value) -> Option<Reasoning> {
     }
 }
 
-pub fn encode_request(req: &Request, loss: &mut Loss) -> Value {
+/// Takes the request by value: its strings move into the tree.
+pub fn encode_request(mut req: Request, loss: &mut Loss) -> Value {
     let max_tokens = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
-    let thinking = encode_thinking(req, max_tokens, loss);
+    let thinking = encode_thinking(&req, max_tokens, loss);
+    let tool_choice = encode_tool_choice(&req);
+    let messages = std::mem::take(&mut req.messages);
+    let tools = std::mem::take(&mut req.tools);
     let (temperature, top_p) = if thinking.is_some() {
         // Extended thinking rejects modified temperature / top_p.
         if req.temperature.is_some() {
@@ -274,12 +287,12 @@ pub fn encode_request(req: &Request, loss: &mut Loss) -> Value {
         loss.add("metadata");
     }
     object([
-        ("model", req.model.clone().map(Value::from)),
+        ("model", req.model.take().map(Value::from)),
         ("max_tokens", Some(json!(max_tokens))),
-        ("system", encode_system(&req.system)),
-        ("messages", Some(encode_messages(&req.messages, loss))),
-        ("tools", encode_tools(&req.tools)),
-        ("tool_choice", encode_tool_choice(req)),
+        ("system", encode_system(std::mem::take(&mut req.system))),
+        ("messages", Some(encode_messages(messages, loss))),
+        ("tools", encode_tools(tools)),
+        ("tool_choice", tool_choice),
         (
             "stop_sequences",
             (!req.stop.is_empty()).then(|| json!(req.stop)),
@@ -312,13 +325,19 @@ fn encode_thinking(req: &Request, max_tokens: u64, loss: &mut Loss) -> Option<Va
     Some(json!({"type": "enabled", "budget_tokens": budget}))
 }
 
-fn encode_system(system: &[String]) -> Option<Value> {
-    match system {
-        [] => None,
-        [one] => Some(Value::from(one.as_str())),
-        many => Some(Value::Array(
-            many.iter()
-                .map(|s| json!({"type": "text", "text": s}))
+fn encode_system(mut system: Vec<String>) -> Option<Value> {
+    match system.len() {
+        0 => None,
+        1 => system.pop().map(Value::String),
+        _ => Some(Value::Array(
+            system
+                .into_iter()
+                .map(|s| {
+                    object([
+                        ("type", Some(json!("text"))),
+                        ("text", Some(Value::String(s))),
+                    ])
+                })
                 .collect(),
         )),
     }
@@ -326,12 +345,12 @@ fn encode_system(system: &[String]) -> Option<Value> {
 
 /// Merges same-role neighbours (Anthropic requires alternation), puts tool
 /// results first in a user turn, and drops turns left empty.
-fn encode_messages(messages: &[Message], loss: &mut Loss) -> Value {
+fn encode_messages(messages: Vec<Message>, loss: &mut Loss) -> Value {
     let mut merged: Vec<(Role, Vec<Value>)> = Vec::new();
     for m in messages {
         let mut blocks: Vec<Value> = m
             .content
-            .iter()
+            .into_iter()
             .filter_map(|p| encode_part(p, loss))
             .collect();
         if m.role == Role::User {
@@ -389,34 +408,42 @@ pub fn tool_id(id: &str) -> String {
     }
 }
 
-fn encode_part(p: &Part, loss: &mut Loss) -> Option<Value> {
+fn encode_part(p: Part, loss: &mut Loss) -> Option<Value> {
+    let text_block = |kind: &str, field: &'static str, text: String| {
+        object([
+            ("type", Some(Value::from(kind))),
+            (field, Some(Value::String(text))),
+        ])
+    };
     match p {
         // Anthropic rejects empty text blocks.
         Part::Text(t) if t.is_empty() => None,
-        Part::Text(t) => Some(json!({"type": "text", "text": t})),
-        Part::Image(img) => Some(encode_image(img)),
+        Part::Text(t) => Some(text_block("text", "text", t)),
+        Part::Image(img) => Some(encode_image(&img)),
         Part::ToolCall {
             id,
             name,
             arguments,
-        } => Some(json!({
-            "type": "tool_use", "id": tool_id(id), "name": name,
-            "input": tool_input(arguments, loss),
-        })),
+        } => Some(object([
+            ("type", Some(json!("tool_use"))),
+            ("id", Some(Value::String(tool_id(&id)))),
+            ("name", Some(Value::String(name))),
+            ("input", Some(tool_input(&arguments, loss))),
+        ])),
         Part::ToolResult {
             call_id,
             content,
             is_error,
         } => {
             let inner: Vec<Value> = content
-                .iter()
+                .into_iter()
                 .filter_map(|p| encode_part(p, loss))
                 .collect();
-            let mut block = json!({"type": "tool_result", "tool_use_id": tool_id(call_id)});
+            let mut block = json!({"type": "tool_result", "tool_use_id": tool_id(&call_id)});
             if !inner.is_empty() {
                 block["content"] = Value::Array(inner);
             }
-            if *is_error {
+            if is_error {
                 block["is_error"] = Value::Bool(true);
             }
             Some(block)
@@ -424,7 +451,11 @@ fn encode_part(p: &Part, loss: &mut Loss) -> Option<Value> {
         Part::Thinking {
             text,
             signature: Some(sig),
-        } => Some(json!({"type": "thinking", "thinking": text, "signature": sig})),
+        } => {
+            let mut block = text_block("thinking", "thinking", text);
+            block["signature"] = Value::String(sig);
+            Some(block)
+        }
         Part::Thinking {
             signature: None, ..
         } => {
@@ -432,7 +463,7 @@ fn encode_part(p: &Part, loss: &mut Loss) -> Option<Value> {
             loss.add("thinking");
             None
         }
-        Part::RedactedThinking(data) => Some(json!({"type": "redacted_thinking", "data": data})),
+        Part::RedactedThinking(data) => Some(text_block("redacted_thinking", "data", data)),
     }
 }
 
@@ -453,18 +484,18 @@ fn encode_image(img: &Image) -> Value {
     }
 }
 
-fn encode_tools(tools: &[Tool]) -> Option<Value> {
+fn encode_tools(tools: Vec<Tool>) -> Option<Value> {
     if tools.is_empty() {
         return None;
     }
     Some(Value::Array(
         tools
-            .iter()
+            .into_iter()
             .map(|t| {
                 object([
-                    ("name", Some(json!(t.name))),
-                    ("description", t.description.clone().map(Value::from)),
-                    ("input_schema", Some(schema_or_empty(&t.parameters))),
+                    ("name", Some(Value::String(t.name))),
+                    ("description", t.description.map(Value::from)),
+                    ("input_schema", Some(schema_or_empty(t.parameters))),
                     // Only when asked for: some compatible servers reject the field.
                     (
                         "strict",
@@ -476,9 +507,9 @@ fn encode_tools(tools: &[Tool]) -> Option<Value> {
     ))
 }
 
-fn schema_or_empty(schema: &Value) -> Value {
+fn schema_or_empty(schema: Value) -> Value {
     if schema.is_object() {
-        schema.clone()
+        schema
     } else {
         empty_schema()
     }
@@ -532,13 +563,15 @@ pub fn decode_response(body: &Value, loss: &mut Loss) -> Result<Response, Conver
     if !body.is_object() {
         return Err(ConvertError::NotAnObject);
     }
-    let content_value = body
+    // Answers are read by reference (they are small next to requests).
+    let mut content_value = body
         .get("content")
+        .cloned()
         .ok_or(ConvertError::MissingField("content"))?;
     Ok(Response {
         id: str_of(body, "id").map(str::to_owned),
         model: str_of(body, "model").map(str::to_owned),
-        content: decode_content(content_value, loss)?,
+        content: decode_content(&mut content_value, loss)?,
         stop: str_of(body, "stop_reason").and_then(stop_from_str),
         stop_sequence: str_of(body, "stop_sequence").map(str::to_owned),
         usage: body
@@ -558,7 +591,8 @@ pub fn encode_response(resp: &Response, loss: &mut Loss) -> Value {
                 text,
                 signature: None,
             } => Some(json!({"type": "thinking", "thinking": text, "signature": ""})),
-            other => encode_part(other, loss),
+            // Answers are encoded by reference (small next to requests).
+            other => encode_part(other.clone(), loss),
         })
         .collect();
     if resp.usage.reasoning.is_some_and(|r| r > 0) {
@@ -589,9 +623,9 @@ pub fn encode_response(resp: &Response, loss: &mut Loss) -> Value {
 mod tests {
     use super::*;
 
-    fn decode(v: Value) -> (Request, Loss) {
+    fn decode(mut v: Value) -> (Request, Loss) {
         let mut loss = Loss::default();
-        let req = decode_request(&v, &mut loss).unwrap_or_default();
+        let req = decode_request(&mut v, &mut loss).unwrap_or_default();
         (req, loss)
     }
 
@@ -624,15 +658,15 @@ mod tests {
     fn rejects_missing_messages_and_bad_roles() {
         let mut loss = Loss::default();
         assert!(matches!(
-            decode_request(&json!({"model": "x"}), &mut loss),
+            decode_request(&mut json!({"model": "x"}), &mut loss),
             Err(ConvertError::MissingField("messages"))
         ));
         assert!(decode_request(
-            &json!({"messages": [{"role": "tool", "content": "x"}]}),
+            &mut json!({"messages": [{"role": "tool", "content": "x"}]}),
             &mut loss
         )
         .is_err());
-        assert!(decode_request(&json!([1]), &mut loss).is_err());
+        assert!(decode_request(&mut json!([1]), &mut loss).is_err());
     }
 
     #[test]
@@ -648,7 +682,7 @@ mod tests {
             }],
         });
         let mut loss = Loss::default();
-        let out = encode_request(&req, &mut loss);
+        let out = encode_request(req, &mut loss);
         assert_eq!(out["max_tokens"], DEFAULT_MAX_TOKENS);
         let msgs = out["messages"].as_array().cloned().unwrap_or_default();
         assert_eq!(msgs.len(), 1);
@@ -670,7 +704,7 @@ mod tests {
             ..Request::default()
         };
         let mut loss = Loss::default();
-        let out = encode_request(&req, &mut loss);
+        let out = encode_request(req, &mut loss);
         assert_eq!(out["thinking"]["budget_tokens"], 2999);
         assert!(out.get("temperature").is_none());
         assert!(loss.as_slice().contains(&"temperature"));
@@ -688,7 +722,7 @@ mod tests {
         );
         req.push_part(Role::Assistant, Part::Text("ok".into()));
         let mut loss = Loss::default();
-        let out = encode_request(&req, &mut loss);
+        let out = encode_request(req, &mut loss);
         assert_eq!(
             out["messages"][0]["content"].as_array().map(Vec::len),
             Some(1)
@@ -700,7 +734,7 @@ mod tests {
     fn bad_tool_arguments_become_empty_object_and_are_reported() {
         let mut loss = Loss::default();
         let v = encode_part(
-            &Part::ToolCall {
+            Part::ToolCall {
                 id: "a".into(),
                 name: "f".into(),
                 arguments: "{oops".into(),
@@ -721,8 +755,12 @@ mod system_turn_tests {
     fn system_turns_inside_messages_become_system_text() {
         let body = json!({"model": "claude-x", "max_tokens": 10, "system": "top",
             "messages": [{"role": "user", "content": "hi"}, {"role": "system", "content": "mid"}]});
-        let out =
-            convert_request(Protocol::AnthropicMessages, Protocol::OpenAiChat, &body).unwrap();
+        let out = convert_request(
+            Protocol::AnthropicMessages,
+            Protocol::OpenAiChat,
+            body.clone(),
+        )
+        .unwrap();
         let messages = out.body["messages"].as_array().unwrap();
         let system: Vec<&str> = messages
             .iter()

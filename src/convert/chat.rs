@@ -7,25 +7,27 @@
 
 use super::error::ConvertError;
 use super::ir::{
-    joined_text, Image, Loss, Part, Reasoning, Request, Response, Role, StopReason, Tool,
+    joined_text, Image, Loss, Message, Part, Reasoning, Request, Response, Role, StopReason, Tool,
     ToolChoice, TOOL_ERROR_PREFIX,
 };
 use super::json::{
-    arr_of, as_u64, field_name, new_id, object, present, str_of, strings, text_of, unix_now,
+    arr_of, as_u64, field_name, new_id, object, present, str_of, strings, take_str, take_text,
+    unix_now,
 };
 use super::{anthropic::empty_schema, usage};
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------- requests
 
-pub fn decode_request(body: &Value, loss: &mut Loss) -> Result<Request, ConvertError> {
-    let obj = body.as_object().ok_or(ConvertError::NotAnObject)?;
+/// Decodes a request tree it takes the strings out of (see [`take_str`]).
+pub fn decode_request(body: &mut Value, loss: &mut Loss) -> Result<Request, ConvertError> {
+    let obj = body.as_object_mut().ok_or(ConvertError::NotAnObject)?;
     let messages = obj
-        .get("messages")
+        .get_mut("messages")
         .ok_or(ConvertError::MissingField("messages"))?;
     let mut req = Request::default();
     decode_messages(messages, &mut req, loss)?;
-    for (key, value) in obj {
+    for (key, value) in obj.iter_mut() {
         match key.as_str() {
             "messages" | "stream_options" => {}
             "model" => req.model = value.as_str().map(str::to_owned),
@@ -40,7 +42,7 @@ pub fn decode_request(body: &Value, loss: &mut Loss) -> Result<Request, ConvertE
             "top_p" => req.top_p = value.as_f64(),
             "stream" => req.stream = value.as_bool().unwrap_or(false),
             "user" => req.user = value.as_str().map(str::to_owned),
-            "metadata" => req.metadata = Some(value.clone()).filter(|v| !v.is_null()),
+            "metadata" => req.metadata = Some(value.take()).filter(|v| !v.is_null()),
             "reasoning_effort" => {
                 req.reasoning = value.as_str().map(|e| Reasoning {
                     effort: Some(e.to_owned()),
@@ -64,9 +66,9 @@ fn decode_response_format(v: &Value) -> Option<Value> {
     }
 }
 
-fn decode_messages(v: &Value, req: &mut Request, loss: &mut Loss) -> Result<(), ConvertError> {
+fn decode_messages(v: &mut Value, req: &mut Request, loss: &mut Loss) -> Result<(), ConvertError> {
     let items = v
-        .as_array()
+        .as_array_mut()
         .ok_or_else(|| ConvertError::invalid("messages", "must be an array"))?;
     for m in items {
         decode_message(m, req, loss)?;
@@ -74,11 +76,11 @@ fn decode_messages(v: &Value, req: &mut Request, loss: &mut Loss) -> Result<(), 
     Ok(())
 }
 
-fn decode_message(m: &Value, req: &mut Request, loss: &mut Loss) -> Result<(), ConvertError> {
+fn decode_message(m: &mut Value, req: &mut Request, loss: &mut Loss) -> Result<(), ConvertError> {
     if present(m, "name").is_some() {
         loss.add("name");
     }
-    let content = m.get("content").unwrap_or(&Value::Null);
+    let content = &mut m.get_mut("content").map(Value::take).unwrap_or_default();
     match str_of(m, "role") {
         Some("system") | Some("developer") => {
             let text = joined_text(&decode_content(content, loss));
@@ -95,7 +97,7 @@ fn decode_message(m: &Value, req: &mut Request, loss: &mut Loss) -> Result<(), C
         Some("tool") => req.push_part(
             Role::User,
             Part::ToolResult {
-                call_id: text_of(m, "tool_call_id").to_owned(),
+                call_id: take_text(m, "tool_call_id"),
                 content: decode_content(content, loss),
                 is_error: false,
             },
@@ -111,7 +113,7 @@ fn decode_message(m: &Value, req: &mut Request, loss: &mut Loss) -> Result<(), C
     Ok(())
 }
 
-fn decode_assistant(m: &Value, content: &Value, req: &mut Request, loss: &mut Loss) {
+fn decode_assistant(m: &mut Value, content: &mut Value, req: &mut Request, loss: &mut Loss) {
     if let Some(reasoning) = reasoning_text(m) {
         req.push_part(
             Role::Assistant,
@@ -124,8 +126,10 @@ fn decode_assistant(m: &Value, content: &Value, req: &mut Request, loss: &mut Lo
     for part in decode_content(content, loss) {
         req.push_part(Role::Assistant, part);
     }
-    for call in arr_of(m, "tool_calls") {
-        req.push_part(Role::Assistant, decode_tool_call(call));
+    if let Some(Value::Array(calls)) = m.get_mut("tool_calls") {
+        for call in calls {
+            req.push_part(Role::Assistant, decode_tool_call(call));
+        }
     }
     if present(m, "function_call").is_some() {
         loss.add("function_call");
@@ -139,29 +143,36 @@ pub fn reasoning_text(v: &Value) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
-fn decode_tool_call(call: &Value) -> Part {
-    let function = call.get("function").unwrap_or(&Value::Null);
+fn decode_tool_call(call: &mut Value) -> Part {
+    let id = take_text(call, "id");
+    let mut function = call
+        .get_mut("function")
+        .map(Value::take)
+        .unwrap_or_default();
     Part::ToolCall {
-        id: text_of(call, "id").to_owned(),
-        name: text_of(function, "name").to_owned(),
-        arguments: text_of(function, "arguments").to_owned(),
+        id,
+        name: take_text(&mut function, "name"),
+        arguments: take_text(&mut function, "arguments"),
     }
 }
 
 /// A string, or an array of text / image_url / refusal parts.
-fn decode_content(v: &Value, loss: &mut Loss) -> Vec<Part> {
+fn decode_content(v: &mut Value, loss: &mut Loss) -> Vec<Part> {
     match v {
         Value::String(s) if s.is_empty() => Vec::new(),
-        Value::String(s) => vec![Part::Text(s.clone())],
-        Value::Array(parts) => parts.iter().filter_map(|p| decode_part(p, loss)).collect(),
+        Value::String(s) => vec![Part::Text(std::mem::take(s))],
+        Value::Array(parts) => parts
+            .iter_mut()
+            .filter_map(|p| decode_part(p, loss))
+            .collect(),
         _ => Vec::new(),
     }
 }
 
-fn decode_part(p: &Value, loss: &mut Loss) -> Option<Part> {
+fn decode_part(p: &mut Value, loss: &mut Loss) -> Option<Part> {
     match str_of(p, "type") {
-        Some("text") => Some(Part::Text(text_of(p, "text").to_owned())),
-        Some("refusal") => Some(Part::Text(text_of(p, "refusal").to_owned())),
+        Some("text") => Some(Part::Text(take_text(p, "text"))),
+        Some("refusal") => Some(Part::Text(take_text(p, "refusal"))),
         Some("image_url") => {
             let url = p.get("image_url").map(|i| str_of(i, "url").or(i.as_str()));
             url.flatten().map(|u| Part::Image(Image::from_url(u)))
@@ -181,18 +192,24 @@ fn decode_part(p: &Value, loss: &mut Loss) -> Option<Part> {
     }
 }
 
-fn decode_tools(v: &Value, loss: &mut Loss) -> Vec<Tool> {
+fn decode_tools(v: &mut Value, loss: &mut Loss) -> Vec<Tool> {
     let mut tools = Vec::new();
-    for t in v.as_array().map(Vec::as_slice).unwrap_or(&[]) {
-        let Some(f) = present(t, "function").filter(|_| str_of(t, "type") == Some("function"))
+    for t in v.as_array_mut().map(Vec::as_mut_slice).unwrap_or(&mut []) {
+        let is_function = str_of(t, "type") == Some("function");
+        let Some(f) = t
+            .get_mut("function")
+            .filter(|f| is_function && !f.is_null())
         else {
             loss.add("tools.builtin");
             continue;
         };
         tools.push(Tool {
-            name: text_of(f, "name").to_owned(),
-            description: str_of(f, "description").map(str::to_owned),
-            parameters: f.get("parameters").cloned().unwrap_or_else(empty_schema),
+            name: take_text(f, "name"),
+            description: take_str(f, "description"),
+            parameters: f
+                .get_mut("parameters")
+                .map(Value::take)
+                .unwrap_or_else(empty_schema),
             strict: f.get("strict").and_then(Value::as_bool),
         });
     }
@@ -215,16 +232,22 @@ fn decode_tool_choice(v: &Value) -> Option<ToolChoice> {
     }
 }
 
-pub fn encode_request(req: &Request, loss: &mut Loss) -> Value {
+/// Takes the request by value: its strings move into the tree.
+pub fn encode_request(mut req: Request, loss: &mut Loss) -> Value {
     if req.metadata.is_some() {
         // Chat only accepts metadata together with `store`, which we never set.
         loss.add("metadata");
     }
-    let has_tools = !req.tools.is_empty();
+    let messages = std::mem::take(&mut req.messages);
+    let tools = std::mem::take(&mut req.tools);
+    let has_tools = !tools.is_empty();
     object([
-        ("model", req.model.clone().map(Value::from)),
-        ("messages", Some(encode_messages(req, loss))),
-        ("tools", has_tools.then(|| encode_tools(&req.tools))),
+        ("model", req.model.take().map(Value::from)),
+        (
+            "messages",
+            Some(encode_messages(&req.system, messages, loss)),
+        ),
+        ("tools", has_tools.then(|| encode_tools(tools))),
         (
             // Every API rejects tool_choice without tools.
             "tool_choice",
@@ -248,24 +271,24 @@ pub fn encode_request(req: &Request, loss: &mut Loss) -> Value {
             "stream_options",
             req.stream.then(|| json!({"include_usage": true})),
         ),
-        ("user", req.user.clone().map(Value::from)),
+        ("user", req.user.take().map(Value::from)),
         (
             "reasoning_effort",
             req.reasoning.as_ref().map(|r| Value::from(r.effort())),
         ),
-        ("response_format", req.response_format.clone()),
+        ("response_format", req.response_format.take()),
     ])
 }
 
-fn encode_messages(req: &Request, loss: &mut Loss) -> Value {
+fn encode_messages(system: &[String], messages: Vec<Message>, loss: &mut Loss) -> Value {
     let mut out = Vec::new();
-    if !req.system.is_empty() {
-        out.push(json!({"role": "system", "content": req.system.join("\n\n")}));
+    if !system.is_empty() {
+        out.push(json!({"role": "system", "content": system.join("\n\n")}));
     }
-    for m in &req.messages {
+    for m in messages {
         match m.role {
-            Role::User => encode_user(&m.content, &mut out, loss),
-            Role::Assistant => out.extend(encode_assistant(&m.content, loss)),
+            Role::User => encode_user(m.content, &mut out, loss),
+            Role::Assistant => out.extend(encode_assistant(m.content, loss)),
         }
     }
     Value::Array(out)
@@ -274,7 +297,7 @@ fn encode_messages(req: &Request, loss: &mut Loss) -> Value {
 /// Tool results become `tool` messages, which must come right after the
 /// assistant's calls; images inside results (tool messages are text-only)
 /// move to the user message that follows.
-fn encode_user(parts: &[Part], out: &mut Vec<Value>, loss: &mut Loss) {
+fn encode_user(parts: Vec<Part>, out: &mut Vec<Value>, loss: &mut Loss) {
     let mut rest: Vec<Value> = Vec::new();
     for part in parts {
         match part {
@@ -285,24 +308,27 @@ fn encode_user(parts: &[Part], out: &mut Vec<Value>, loss: &mut Loss) {
             } => {
                 out.push(json!({
                     "role": "tool", "tool_call_id": call_id,
-                    "content": tool_result_text(content, *is_error),
+                    "content": tool_result_text(&content, is_error),
                 }));
                 rest.extend(content.iter().filter_map(|p| match p {
                     Part::Image(img) => Some(image_part(img)),
                     _ => None,
                 }));
             }
-            Part::Text(t) => rest.push(json!({"type": "text", "text": t})),
-            Part::Image(img) => rest.push(image_part(img)),
+            Part::Text(t) => rest.push(object([
+                ("type", Some(json!("text"))),
+                ("text", Some(Value::String(t))),
+            ])),
+            Part::Image(img) => rest.push(image_part(&img)),
             _ => loss.add("content_part"),
         }
     }
     if rest.is_empty() {
         return;
     }
-    let content = match rest.as_slice() {
+    let content = match rest.as_mut_slice() {
         [only] if str_of(only, "type") == Some("text") => {
-            only.get("text").cloned().unwrap_or_default()
+            only.get_mut("text").map(Value::take).unwrap_or_default()
         }
         _ => Value::Array(rest),
     };
@@ -327,17 +353,18 @@ fn image_part(img: &Image) -> Value {
     json!({"type": "image_url", "image_url": {"url": img.to_url()}})
 }
 
-fn encode_assistant(parts: &[Part], loss: &mut Loss) -> Option<Value> {
+fn encode_assistant(parts: Vec<Part>, loss: &mut Loss) -> Option<Value> {
     let mut text = String::new();
     let mut calls = Vec::new();
     for part in parts {
         match part {
-            Part::Text(t) => text.push_str(t),
+            Part::Text(t) if text.is_empty() => text = t,
+            Part::Text(t) => text.push_str(&t),
             Part::ToolCall {
                 id,
                 name,
                 arguments,
-            } => calls.push(tool_call(id, name, arguments)),
+            } => calls.push(tool_call(&id, &name, &arguments)),
             Part::Thinking { .. } | Part::RedactedThinking(_) => loss.add("thinking"),
             _ => loss.add("content_part"),
         }
@@ -345,7 +372,15 @@ fn encode_assistant(parts: &[Part], loss: &mut Loss) -> Option<Value> {
     if text.is_empty() && calls.is_empty() {
         return None;
     }
-    let mut msg = json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { json!(text) }});
+    let content = if text.is_empty() {
+        Value::Null
+    } else {
+        Value::String(text)
+    };
+    let mut msg = object([
+        ("role", Some(json!("assistant"))),
+        ("content", Some(content)),
+    ]);
     if !calls.is_empty() {
         msg["tool_calls"] = Value::Array(calls);
     }
@@ -361,15 +396,15 @@ fn tool_call(id: &str, name: &str, arguments: &str) -> Value {
     json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}})
 }
 
-fn encode_tools(tools: &[Tool]) -> Value {
+fn encode_tools(tools: Vec<Tool>) -> Value {
     Value::Array(
         tools
-            .iter()
+            .into_iter()
             .map(|t| {
                 let function = object([
-                    ("name", Some(json!(t.name))),
-                    ("description", t.description.clone().map(Value::from)),
-                    ("parameters", Some(t.parameters.clone())),
+                    ("name", Some(Value::String(t.name))),
+                    ("description", t.description.map(Value::from)),
+                    ("parameters", Some(t.parameters)),
                     // Only when asked for: compatible servers may reject the field.
                     (
                         "strict",
@@ -435,15 +470,20 @@ pub fn decode_response(body: &Value, loss: &mut Loss) -> Result<Response, Conver
             signature: None,
         });
     }
+    // Answers are read by reference (they are small next to requests).
     content.extend(decode_content(
-        message.get("content").unwrap_or(&Value::Null),
+        &mut message.get("content").cloned().unwrap_or_default(),
         loss,
     ));
     let refusal = str_of(message, "refusal").filter(|r| !r.is_empty());
     if let Some(r) = refusal {
         content.push(Part::Text(r.to_owned()));
     }
-    content.extend(arr_of(message, "tool_calls").iter().map(decode_tool_call));
+    content.extend(
+        arr_of(message, "tool_calls")
+            .iter()
+            .map(|call| decode_tool_call(&mut call.clone())),
+    );
     let stop = str_of(choice, "finish_reason").and_then(stop_from_str);
     Ok(Response {
         id: str_of(body, "id").map(str::to_owned),
@@ -517,7 +557,7 @@ mod tests {
     fn decodes_tool_messages_into_user_turn_with_following_text() {
         let mut loss = Loss::default();
         let req = decode_request(
-            &json!({"messages": [
+            &mut json!({"messages": [
                 {"role": "system", "content": "sys"},
                 {"role": "developer", "content": [{"type": "text", "text": "dev"}]},
                 {"role": "user", "content": "q"},
@@ -547,7 +587,7 @@ mod tests {
             parallel_tool_calls: Some(false),
             ..Request::default()
         };
-        let out = encode_request(&req, &mut Loss::default());
+        let out = encode_request(req, &mut Loss::default());
         assert_eq!(out["stream_options"]["include_usage"], true);
         assert_eq!(out["max_completion_tokens"], 10);
         assert!(out.get("parallel_tool_calls").is_none(), "needs tools");
@@ -557,7 +597,7 @@ mod tests {
     fn tool_result_images_move_to_user_message_and_errors_are_prefixed() {
         let mut out = Vec::new();
         encode_user(
-            &[Part::ToolResult {
+            vec![Part::ToolResult {
                 call_id: "c".into(),
                 content: vec![
                     Part::Text("boom".into()),

@@ -55,20 +55,26 @@ pub struct Converted {
 
 /// Client request in `from` shape -> upstream request in `to` shape. The
 /// model is carried unchanged; the caller applies `upstream_model`.
+///
+/// Takes the tree by value: the decoders move its strings (the bulk of a
+/// coding agent's 100 KB request) instead of copying them.
 pub fn convert_request(
     from: Protocol,
     to: Protocol,
-    body: &Value,
+    mut body: Value,
 ) -> Result<Converted, ConvertError> {
     if !body.is_object() {
         return Err(ConvertError::NotAnObject);
     }
     if from == to {
-        return Ok(identity(body));
+        return Ok(Converted {
+            body,
+            lossy: Vec::new(),
+        });
     }
     let mut loss = Loss::default();
-    let req = decode_request(from, body, &mut loss)?;
-    let body = encode_request(to, &req, &mut loss);
+    let req = decode_request(from, &mut body, &mut loss)?;
+    let body = encode_request(to, req, &mut loss);
     Ok(Converted {
         body,
         lossy: loss.into_vec(),
@@ -138,7 +144,7 @@ fn identity(body: &Value) -> Converted {
     }
 }
 
-fn decode_request(p: Protocol, body: &Value, loss: &mut Loss) -> Result<Request, ConvertError> {
+fn decode_request(p: Protocol, body: &mut Value, loss: &mut Loss) -> Result<Request, ConvertError> {
     match p {
         Protocol::AnthropicMessages => anthropic::decode_request(body, loss),
         Protocol::OpenAiChat => chat::decode_request(body, loss),
@@ -146,11 +152,11 @@ fn decode_request(p: Protocol, body: &Value, loss: &mut Loss) -> Result<Request,
     }
 }
 
-fn encode_request(p: Protocol, req: &Request, loss: &mut Loss) -> Value {
+fn encode_request(p: Protocol, req: Request, loss: &mut Loss) -> Value {
     match p {
         Protocol::AnthropicMessages => anthropic::encode_request(req, loss),
         Protocol::OpenAiChat => chat::encode_request(req, loss),
-        Protocol::OpenAiResponses => responses::encode_request(req, loss),
+        Protocol::OpenAiResponses => responses::encode_request(&req, loss),
     }
 }
 

@@ -11,7 +11,10 @@ use super::ir::{
     joined_text, Image, Loss, Part, Reasoning, Request, Response, Role, StopReason, Tool,
     ToolChoice, TOOL_ERROR_PREFIX,
 };
-use super::json::{arr_of, as_u64, field_name, new_id, object, present, str_of, text_of, unix_now};
+use super::json::{
+    arr_of, as_u64, field_name, new_id, object, present, str_of, take_str, take_text, text_of,
+    unix_now,
+};
 use super::{anthropic::empty_schema, usage};
 use serde_json::{json, Value};
 
@@ -20,8 +23,11 @@ const MIN_OUTPUT_TOKENS: u64 = 16;
 
 // ---------------------------------------------------------------- requests
 
-pub fn decode_request(body: &Value, loss: &mut Loss) -> Result<Request, ConvertError> {
-    let obj = body.as_object().ok_or(ConvertError::NotAnObject)?;
+/// Decodes a request tree it takes the strings out of (see [`take_str`]).
+pub fn decode_request(body: &mut Value, loss: &mut Loss) -> Result<Request, ConvertError> {
+    if !body.is_object() {
+        return Err(ConvertError::NotAnObject);
+    }
     for stateful in ["previous_response_id", "conversation"] {
         // Server-side history cannot be replayed to another provider.
         if present(body, stateful).is_some() {
@@ -29,11 +35,11 @@ pub fn decode_request(body: &Value, loss: &mut Loss) -> Result<Request, ConvertE
         }
     }
     let mut req = Request::default();
-    if let Some(instructions) = str_of(body, "instructions").filter(|s| !s.is_empty()) {
-        req.system.push(instructions.to_owned());
+    if let Some(instructions) = take_str(body, "instructions").filter(|s| !s.is_empty()) {
+        req.system.push(instructions);
     }
-    match obj.get("input") {
-        Some(Value::String(s)) => req.push_part(Role::User, Part::Text(s.clone())),
+    match body.get_mut("input") {
+        Some(Value::String(s)) => req.push_part(Role::User, Part::Text(std::mem::take(s))),
         Some(Value::Array(items)) => {
             for item in items {
                 decode_item(item, &mut req, loss)?;
@@ -41,13 +47,15 @@ pub fn decode_request(body: &Value, loss: &mut Loss) -> Result<Request, ConvertE
         }
         _ => return Err(ConvertError::MissingField("input")),
     }
-    for (key, value) in obj {
-        decode_param(key, value, &mut req, loss);
+    if let Some(obj) = body.as_object_mut() {
+        for (key, value) in obj.iter_mut() {
+            decode_param(key, value, &mut req, loss);
+        }
     }
     Ok(req)
 }
 
-fn decode_param(key: &str, value: &Value, req: &mut Request, loss: &mut Loss) {
+fn decode_param(key: &str, value: &mut Value, req: &mut Request, loss: &mut Loss) {
     match key {
         "input" | "instructions" | "stream_options" => {}
         "model" => req.model = value.as_str().map(str::to_owned),
@@ -59,7 +67,7 @@ fn decode_param(key: &str, value: &Value, req: &mut Request, loss: &mut Loss) {
         "top_p" => req.top_p = value.as_f64(),
         "stream" => req.stream = value.as_bool().unwrap_or(false),
         "user" => req.user = value.as_str().map(str::to_owned),
-        "metadata" => req.metadata = Some(value.clone()).filter(|v| !v.is_null()),
+        "metadata" => req.metadata = Some(value.take()).filter(|v| !v.is_null()),
         "reasoning" => req.reasoning = decode_reasoning(value),
         "text" => decode_text(value, req, loss),
         // Not storing is what every other target does anyway.
@@ -111,7 +119,7 @@ fn decode_text(v: &Value, req: &mut Request, loss: &mut Loss) {
     };
 }
 
-fn decode_item(item: &Value, req: &mut Request, loss: &mut Loss) -> Result<(), ConvertError> {
+fn decode_item(item: &mut Value, req: &mut Request, loss: &mut Loss) -> Result<(), ConvertError> {
     let kind = str_of(item, "type").unwrap_or("message");
     match kind {
         "message" => decode_message_item(item, req, loss)?,
@@ -119,8 +127,8 @@ fn decode_item(item: &Value, req: &mut Request, loss: &mut Loss) -> Result<(), C
         "function_call_output" => req.push_part(
             Role::User,
             Part::ToolResult {
-                call_id: text_of(item, "call_id").to_owned(),
-                content: decode_content(item.get("output").unwrap_or(&Value::Null), loss),
+                call_id: take_text(item, "call_id"),
+                content: decode_content(item.get_mut("output").unwrap_or(&mut Value::Null), loss),
                 is_error: false,
             },
         ),
@@ -136,11 +144,11 @@ fn decode_item(item: &Value, req: &mut Request, loss: &mut Loss) -> Result<(), C
 }
 
 fn decode_message_item(
-    item: &Value,
+    item: &mut Value,
     req: &mut Request,
     loss: &mut Loss,
 ) -> Result<(), ConvertError> {
-    let content = decode_content(item.get("content").unwrap_or(&Value::Null), loss);
+    let content = decode_content(item.get_mut("content").unwrap_or(&mut Value::Null), loss);
     let role = match str_of(item, "role") {
         Some("user") => Role::User,
         Some("assistant") => Role::Assistant,
@@ -164,14 +172,13 @@ fn decode_message_item(
     Ok(())
 }
 
-fn decode_function_call(item: &Value) -> Part {
+fn decode_function_call(item: &mut Value) -> Part {
     Part::ToolCall {
-        id: str_of(item, "call_id")
-            .or_else(|| str_of(item, "id"))
-            .unwrap_or_default()
-            .to_owned(),
-        name: text_of(item, "name").to_owned(),
-        arguments: text_of(item, "arguments").to_owned(),
+        id: take_str(item, "call_id")
+            .or_else(|| take_str(item, "id"))
+            .unwrap_or_default(),
+        name: take_text(item, "name"),
+        arguments: take_text(item, "arguments"),
     }
 }
 
@@ -199,21 +206,24 @@ pub fn decode_reasoning_item(item: &Value) -> Option<Part> {
 }
 
 /// A string, or input/output content parts.
-fn decode_content(v: &Value, loss: &mut Loss) -> Vec<Part> {
+fn decode_content(v: &mut Value, loss: &mut Loss) -> Vec<Part> {
     match v {
         Value::String(s) if s.is_empty() => Vec::new(),
-        Value::String(s) => vec![Part::Text(s.clone())],
-        Value::Array(parts) => parts.iter().filter_map(|p| decode_part(p, loss)).collect(),
+        Value::String(s) => vec![Part::Text(std::mem::take(s))],
+        Value::Array(parts) => parts
+            .iter_mut()
+            .filter_map(|p| decode_part(p, loss))
+            .collect(),
         _ => Vec::new(),
     }
 }
 
-fn decode_part(p: &Value, loss: &mut Loss) -> Option<Part> {
+fn decode_part(p: &mut Value, loss: &mut Loss) -> Option<Part> {
     match str_of(p, "type") {
         Some("input_text") | Some("output_text") | Some("text") => {
-            Some(Part::Text(text_of(p, "text").to_owned()))
+            Some(Part::Text(take_text(p, "text")))
         }
-        Some("refusal") => Some(Part::Text(text_of(p, "refusal").to_owned())),
+        Some("refusal") => Some(Part::Text(take_text(p, "refusal"))),
         Some("input_image") => match str_of(p, "image_url") {
             Some(url) => Some(Part::Image(Image::from_url(url))),
             None => {
@@ -232,19 +242,19 @@ fn decode_part(p: &Value, loss: &mut Loss) -> Option<Part> {
     }
 }
 
-fn decode_tools(v: &Value, loss: &mut Loss) -> Vec<Tool> {
+fn decode_tools(v: &mut Value, loss: &mut Loss) -> Vec<Tool> {
     let mut tools = Vec::new();
-    for t in v.as_array().map(Vec::as_slice).unwrap_or(&[]) {
+    for t in v.as_array_mut().map(Vec::as_mut_slice).unwrap_or(&mut []) {
         if str_of(t, "type") != Some("function") {
             loss.add(builtin_tool_name(text_of(t, "type")));
             continue;
         }
         tools.push(Tool {
-            name: text_of(t, "name").to_owned(),
-            description: str_of(t, "description").map(str::to_owned),
+            name: take_text(t, "name"),
+            description: take_str(t, "description"),
             parameters: t
-                .get("parameters")
-                .cloned()
+                .get_mut("parameters")
+                .map(Value::take)
                 .filter(Value::is_object)
                 .unwrap_or_else(empty_schema),
             strict: t.get("strict").and_then(Value::as_bool),
@@ -588,10 +598,11 @@ pub fn decode_response(body: &Value, loss: &mut Loss) -> Result<Response, Conver
             Some("message") => {
                 for part in arr_of(item, "content") {
                     refused |= str_of(part, "type") == Some("refusal");
-                    content.extend(decode_part(part, loss));
+                    // Answers are read by reference (small next to requests).
+                    content.extend(decode_part(&mut part.clone(), loss));
                 }
             }
-            Some("function_call") => content.push(decode_function_call(item)),
+            Some("function_call") => content.push(decode_function_call(&mut item.clone())),
             Some("reasoning") => content.extend(decode_reasoning_item(item)),
             _ => loss.add("output_item"),
         }
@@ -696,7 +707,7 @@ mod tests {
     fn decodes_items_into_turns() {
         let mut loss = Loss::default();
         let req = decode_request(
-            &json!({"instructions": "sys", "input": [
+            &mut json!({"instructions": "sys", "input": [
                 {"role": "developer", "content": "dev"},
                 {"type": "message", "role": "user", "content": [
                     {"type": "input_text", "text": "look"},
@@ -723,14 +734,14 @@ mod tests {
     #[test]
     fn stateful_requests_are_refused() {
         let r = decode_request(
-            &json!({"input": "x", "previous_response_id": "resp_1"}),
+            &mut json!({"input": "x", "previous_response_id": "resp_1"}),
             &mut Loss::default(),
         );
         assert!(matches!(
             r,
             Err(ConvertError::Unsupported("previous_response_id"))
         ));
-        let r = decode_request(&json!({"model": "x"}), &mut Loss::default());
+        let r = decode_request(&mut json!({"model": "x"}), &mut Loss::default());
         assert!(matches!(r, Err(ConvertError::MissingField("input"))));
     }
 

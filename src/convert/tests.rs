@@ -77,7 +77,7 @@ fn responses_request() -> Value {
 }
 
 fn convert(from: Protocol, to: Protocol, body: &Value) -> Converted {
-    convert_request(from, to, body).unwrap_or_else(|e| panic!("{from:?}->{to:?}: {e}"))
+    convert_request(from, to, body.clone()).unwrap_or_else(|e| panic!("{from:?}->{to:?}: {e}"))
 }
 
 // ------------------------------------------------------------ requests
@@ -411,22 +411,22 @@ fn unknown_and_unsupported_fields_are_reported() {
 #[test]
 fn request_errors_are_typed() {
     assert!(matches!(
-        convert_request(OpenAiChat, AnthropicMessages, &json!([])),
+        convert_request(OpenAiChat, AnthropicMessages, json!([])),
         Err(ConvertError::NotAnObject)
     ));
     assert!(matches!(
-        convert_request(OpenAiChat, AnthropicMessages, &json!({"model": "x"})),
+        convert_request(OpenAiChat, AnthropicMessages, json!({"model": "x"})),
         Err(ConvertError::MissingField("messages"))
     ));
     assert!(matches!(
         convert_request(
             OpenAiResponses,
             OpenAiChat,
-            &json!({"input": "x", "previous_response_id": "r"})
+            json!({"input": "x", "previous_response_id": "r"})
         ),
         Err(ConvertError::Unsupported("previous_response_id"))
     ));
-    let err = convert_request(OpenAiChat, OpenAiResponses, &json!({"messages": 3}));
+    let err = convert_request(OpenAiChat, OpenAiResponses, json!({"messages": 3}));
     assert!(matches!(
         err,
         Err(ConvertError::InvalidField {
@@ -845,7 +845,7 @@ proptest! {
     fn arbitrary_json_never_panics(v in arb_json()) {
         for from in Protocol::ALL {
             for to in Protocol::ALL {
-                if let Ok(c) = convert_request(from, to, &v) {
+                if let Ok(c) = convert_request(from, to, v.clone()) {
                     prop_assert!(c.body.is_object());
                 }
                 if let Ok(c) = convert_response(from, to, &v) {
@@ -874,8 +874,8 @@ proptest! {
         // Whatever a conversion emits must itself be acceptable input for the target.
         for from in Protocol::ALL {
             for to in Protocol::ALL {
-                if let Ok(c) = convert_request(from, to, &v) {
-                    let back = convert_request(to, from, &c.body);
+                if let Ok(c) = convert_request(from, to, v.clone()) {
+                    let back = convert_request(to, from, c.body.clone());
                     prop_assert!(back.is_ok(), "{from:?}->{to:?}->back failed: {:?} for {}", back.err(), c.body);
                 }
             }

@@ -305,7 +305,7 @@ fn upstream_body(
     let mut body = if conversion.is_none() {
         json
     } else {
-        let converted = convert::convert_request(call.protocol, target, &json).map_err(|e| {
+        let converted = convert::convert_request(call.protocol, target, json).map_err(|e| {
             (
                 StatusCode::BAD_REQUEST,
                 format!("cannot convert this request for the provider: {e}"),

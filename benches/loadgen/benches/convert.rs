@@ -3,10 +3,15 @@
 //! (`switchyard::convert::stream_converter`), serialise each client event.
 //! The same-protocol case is the pass-through converter, for reference.
 //!
+//! And MB/s of coding-agent-sized requests (100 KB: tool definitions and a
+//! long conversation) converted as the gateway does it: bytes to tree,
+//! convert, tree to bytes.
+//!
 //! `cargo bench -p loadgen --bench convert`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use switchyard::convert::{stream_converter, Protocol, StreamContext};
+use loadgen::bodies::{agent_body, Api};
+use switchyard::convert::{convert_request, stream_converter, Protocol, StreamContext};
 use switchyard::sse::SseParser;
 
 /// A 200-delta stream in `from`'s protocol, split in one chunk per event as
@@ -65,5 +70,44 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+fn convert_body(from: Protocol, to: Protocol, body: &[u8]) -> usize {
+    let Ok(tree) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return 0;
+    };
+    convert_request(from, to, tree)
+        .ok()
+        .and_then(|c| serde_json::to_vec(&c.body).ok())
+        .map_or(0, |b| b.len())
+}
+
+fn bench_requests(c: &mut Criterion) {
+    let mut g = c.benchmark_group("request_convert");
+    let pairs = [
+        (
+            Api::Messages,
+            Protocol::AnthropicMessages,
+            Protocol::OpenAiChat,
+        ),
+        (
+            Api::Messages,
+            Protocol::AnthropicMessages,
+            Protocol::OpenAiResponses,
+        ),
+        (Api::Chat, Protocol::OpenAiChat, Protocol::AnthropicMessages),
+    ];
+    for (api, from, to) in pairs {
+        let body = agent_body("bench", false, api, 100 * 1024);
+        // Guard against benchmarking a conversion that fails.
+        assert!(convert_body(from, to, &body) > 0);
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        g.bench_with_input(
+            BenchmarkId::from_parameter(format!("{}->{}", from.name(), to.name())),
+            &body,
+            |b, body| b.iter(|| convert_body(from, to, body)),
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_requests);
 criterion_main!(benches);

@@ -1,5 +1,7 @@
 //! switchyard's benchmark kit.
 //!
+//! - [`bodies`]: request bodies, from a one-line prompt to a coding
+//!   agent's 100 KB turn;
 //! - [`client`]: the keep-alive load client behind the `loadgen` binary
 //!   (plain HTTP, TLS, and CONNECT + TLS through an intercepting proxy);
 //! - [`upstream`]: the fast fake provider behind `bench-upstream` (1 KB JSON
@@ -10,6 +12,7 @@
 //!
 //! `scripts/bench.sh` wires them together with switchyard and its peers.
 
+pub mod bodies;
 pub mod client;
 pub mod procfs;
 pub mod report;

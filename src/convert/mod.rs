@@ -156,7 +156,7 @@ fn encode_request(p: Protocol, req: Request, loss: &mut Loss) -> Value {
     match p {
         Protocol::AnthropicMessages => anthropic::encode_request(req, loss),
         Protocol::OpenAiChat => chat::encode_request(req, loss),
-        Protocol::OpenAiResponses => responses::encode_request(&req, loss),
+        Protocol::OpenAiResponses => responses::encode_request(req, loss),
     }
 }
 

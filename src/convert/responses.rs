@@ -8,7 +8,7 @@
 
 use super::error::ConvertError;
 use super::ir::{
-    joined_text, Image, Loss, Part, Reasoning, Request, Response, Role, StopReason, Tool,
+    joined_text, Image, Loss, Message, Part, Reasoning, Request, Response, Role, StopReason, Tool,
     ToolChoice, TOOL_ERROR_PREFIX,
 };
 use super::json::{
@@ -291,20 +291,23 @@ fn decode_tool_choice(v: &Value) -> Option<ToolChoice> {
     }
 }
 
-pub fn encode_request(req: &Request, loss: &mut Loss) -> Value {
+/// Takes the request by value: its strings move into the tree.
+pub fn encode_request(mut req: Request, loss: &mut Loss) -> Value {
     if !req.stop.is_empty() {
         loss.add("stop_sequences");
     }
-    let has_tools = !req.tools.is_empty();
-    let reasoning = req.reasoning.as_ref();
+    let messages = std::mem::take(&mut req.messages);
+    let tools = std::mem::take(&mut req.tools);
+    let has_tools = !tools.is_empty();
+    let reasoning = req.reasoning.take();
     object([
-        ("model", req.model.clone().map(Value::from)),
+        ("model", req.model.take().map(Value::from)),
         (
             "instructions",
             (!req.system.is_empty()).then(|| json!(req.system.join("\n\n"))),
         ),
-        ("input", Some(encode_input(req, loss))),
-        ("tools", has_tools.then(|| encode_tools(&req.tools))),
+        ("input", Some(encode_input(messages, loss))),
+        ("tools", has_tools.then(|| encode_tools(tools))),
         (
             // Every API rejects tool_choice without tools.
             "tool_choice",
@@ -326,18 +329,22 @@ pub fn encode_request(req: &Request, loss: &mut Loss) -> Value {
         ("temperature", req.temperature.map(Value::from)),
         ("top_p", req.top_p.map(Value::from)),
         ("stream", req.stream.then_some(Value::Bool(true))),
-        ("user", req.user.clone().map(Value::from)),
-        ("metadata", req.metadata.clone()),
+        ("user", req.user.take().map(Value::from)),
+        ("metadata", req.metadata.take()),
         // The Responses API stores responses unless told not to; Chat
         // Completions and Anthropic clients never asked for that.
         ("store", Some(Value::Bool(false))),
         (
             "reasoning",
-            reasoning.map(|r| json!({"effort": r.effort(), "summary": "auto"})),
+            reasoning
+                .as_ref()
+                .map(|r| json!({"effort": r.effort(), "summary": "auto"})),
         ),
         (
             "include",
-            reasoning.map(|_| json!(["reasoning.encrypted_content"])),
+            reasoning
+                .as_ref()
+                .map(|_| json!(["reasoning.encrypted_content"])),
         ),
         (
             "text",
@@ -362,38 +369,46 @@ fn encode_text_format(rf: &Value) -> Option<Value> {
     }
 }
 
-fn encode_input(req: &Request, loss: &mut Loss) -> Value {
+fn encode_input(messages: Vec<Message>, loss: &mut Loss) -> Value {
     let mut items = Vec::new();
-    for m in &req.messages {
+    for m in messages {
         match m.role {
-            Role::User => encode_user(&m.content, &mut items),
-            Role::Assistant => encode_assistant(&m.content, &mut items, loss),
+            Role::User => encode_user(m.content, &mut items),
+            Role::Assistant => encode_assistant(m.content, &mut items, loss),
         }
     }
     Value::Array(items)
 }
 
-fn encode_user(parts: &[Part], items: &mut Vec<Value>) {
+fn encode_user(parts: Vec<Part>, items: &mut Vec<Value>) {
     let mut pending: Vec<Value> = Vec::new();
     let flush = |pending: &mut Vec<Value>, items: &mut Vec<Value>| {
         if !pending.is_empty() {
-            items.push(json!({"role": "user", "content": std::mem::take(pending)}));
+            // `object` moves the parts in; `json!` would re-serialise them.
+            items.push(object([
+                ("role", Some(json!("user"))),
+                ("content", Some(Value::Array(std::mem::take(pending)))),
+            ]));
         }
     };
     for part in parts {
         match part {
-            Part::Text(t) => pending.push(json!({"type": "input_text", "text": t})),
-            Part::Image(img) => pending.push(input_image(img)),
+            Part::Text(t) => pending.push(object([
+                ("type", Some(json!("input_text"))),
+                ("text", Some(Value::String(t))),
+            ])),
+            Part::Image(img) => pending.push(input_image(&img)),
             Part::ToolResult {
                 call_id,
                 content,
                 is_error,
             } => {
                 flush(&mut pending, items);
-                items.push(json!({
-                    "type": "function_call_output", "call_id": call_id,
-                    "output": tool_output(content, *is_error),
-                }));
+                items.push(object([
+                    ("type", Some(json!("function_call_output"))),
+                    ("call_id", Some(Value::String(call_id))),
+                    ("output", Some(tool_output(&content, is_error))),
+                ]));
             }
             _ => {}
         }
@@ -431,26 +446,36 @@ fn tool_output(content: &[Part], is_error: bool) -> Value {
     Value::Array(parts)
 }
 
-fn encode_assistant(parts: &[Part], items: &mut Vec<Value>, loss: &mut Loss) {
+fn encode_assistant(parts: Vec<Part>, items: &mut Vec<Value>, loss: &mut Loss) {
     for part in parts {
         match part {
-            Part::Text(t) if !t.is_empty() => {
-                items.push(json!({"role": "assistant", "content": t}))
-            }
+            Part::Text(t) if !t.is_empty() => items.push(object([
+                ("role", Some(json!("assistant"))),
+                ("content", Some(Value::String(t))),
+            ])),
             Part::ToolCall {
                 id,
                 name,
                 arguments,
-            } => items.push(json!({
-                "type": "function_call", "call_id": id, "name": name,
-                "arguments": if arguments.trim().is_empty() { "{}" } else { arguments },
-            })),
+            } => {
+                let arguments = if arguments.trim().is_empty() {
+                    "{}".to_owned()
+                } else {
+                    arguments
+                };
+                items.push(object([
+                    ("type", Some(json!("function_call"))),
+                    ("call_id", Some(Value::String(id))),
+                    ("name", Some(Value::String(name))),
+                    ("arguments", Some(Value::String(arguments))),
+                ]))
+            }
             Part::Thinking {
                 text,
                 signature: Some(sig),
-            } => items.push(reasoning_item(&new_id("rs_"), Some(text), Some(sig))),
+            } => items.push(reasoning_item(&new_id("rs_"), Some(&text), Some(&sig))),
             Part::RedactedThinking(data) => {
-                items.push(reasoning_item(&new_id("rs_"), None, Some(data)))
+                items.push(reasoning_item(&new_id("rs_"), None, Some(&data)))
             }
             // Without encrypted content the API cannot use reasoning it did not produce.
             Part::Thinking {
@@ -461,16 +486,16 @@ fn encode_assistant(parts: &[Part], items: &mut Vec<Value>, loss: &mut Loss) {
     }
 }
 
-fn encode_tools(tools: &[Tool]) -> Value {
+fn encode_tools(tools: Vec<Tool>) -> Value {
     Value::Array(
         tools
-            .iter()
+            .into_iter()
             .map(|t| {
                 object([
                     ("type", Some(json!("function"))),
-                    ("name", Some(json!(t.name))),
-                    ("description", t.description.clone().map(Value::from)),
-                    ("parameters", Some(t.parameters.clone())),
+                    ("name", Some(Value::String(t.name))),
+                    ("description", t.description.map(Value::from)),
+                    ("parameters", Some(t.parameters)),
                     // Omitted, the Responses API makes the schema strict (all
                     // fields required, no extra properties): Chat and Anthropic
                     // tools are non-strict unless the client said otherwise.
@@ -777,7 +802,7 @@ mod tests {
             ..Request::default()
         };
         let mut loss = Loss::default();
-        let out = encode_request(&req, &mut loss);
+        let out = encode_request(req, &mut loss);
         assert_eq!(out["max_output_tokens"], MIN_OUTPUT_TOKENS);
         assert!(loss.as_slice().contains(&"stop_sequences"));
     }

@@ -6,7 +6,7 @@
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use switchyard::access::Clients;
-use switchyard::audit::redact::redact;
+use switchyard::audit::redact::{redact, MASK};
 use switchyard::headers::{credential_values, strip_hop_by_hop};
 use switchyard::protocol::Protocol;
 use switchyard::upstream::UpstreamProxy;
@@ -44,8 +44,12 @@ fuzz_target!(|data: &[u8]| {
     }
     let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let clean = redact(&text, &refs);
+    // The mask itself may spell a credential ("[REDACTED]" sent as a
+    // cookie): what must not survive is a credential outside the masks.
+    // Header values hold no newline, so the split cannot join two halves.
+    let unmasked = clean.replace(MASK, "\n");
     for s in refs.iter().filter(|s| s.len() >= 6) {
-        assert!(!clean.contains(s), "a credential survived redaction");
+        assert!(!unmasked.contains(s), "a credential survived redaction");
     }
     let _ = Protocol::from_path(&text);
     let _ = UpstreamProxy::parse(&text);

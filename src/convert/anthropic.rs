@@ -559,14 +559,14 @@ pub fn stop_to_str(s: StopReason) -> &'static str {
     }
 }
 
-pub fn decode_response(body: &Value, loss: &mut Loss) -> Result<Response, ConvertError> {
+/// Decodes an answer tree it takes the content out of.
+pub fn decode_response(body: &mut Value, loss: &mut Loss) -> Result<Response, ConvertError> {
     if !body.is_object() {
         return Err(ConvertError::NotAnObject);
     }
-    // Answers are read by reference (they are small next to requests).
     let mut content_value = body
-        .get("content")
-        .cloned()
+        .get_mut("content")
+        .map(Value::take)
         .ok_or(ConvertError::MissingField("content"))?;
     Ok(Response {
         id: str_of(body, "id").map(str::to_owned),

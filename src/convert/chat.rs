@@ -11,8 +11,7 @@ use super::ir::{
     ToolChoice, TOOL_ERROR_PREFIX,
 };
 use super::json::{
-    arr_of, as_u64, field_name, new_id, object, present, str_of, strings, take_str, take_text,
-    unix_now,
+    as_u64, field_name, new_id, object, present, str_of, strings, take_str, take_text, unix_now,
 };
 use super::{anthropic::empty_schema, usage};
 use serde_json::{json, Value};
@@ -450,46 +449,45 @@ pub fn stop_to_str(s: StopReason) -> &'static str {
     }
 }
 
-pub fn decode_response(body: &Value, loss: &mut Loss) -> Result<Response, ConvertError> {
+/// Decodes an answer tree it takes the first choice out of.
+pub fn decode_response(body: &mut Value, loss: &mut Loss) -> Result<Response, ConvertError> {
     if !body.is_object() {
         return Err(ConvertError::NotAnObject);
     }
     let choices = body
-        .get("choices")
-        .and_then(Value::as_array)
+        .get_mut("choices")
+        .and_then(Value::as_array_mut)
         .ok_or(ConvertError::MissingField("choices"))?;
     if choices.len() > 1 {
         loss.add("n");
     }
-    let choice = choices.first().unwrap_or(&Value::Null);
-    let message = choice.get("message").unwrap_or(&Value::Null);
+    let mut choice = choices.first_mut().map(Value::take).unwrap_or_default();
+    let mut message = choice
+        .get_mut("message")
+        .map(Value::take)
+        .unwrap_or_default();
     let mut content = Vec::new();
-    if let Some(r) = reasoning_text(message) {
+    if let Some(r) = reasoning_text(&message) {
         content.push(Part::Thinking {
             text: r.to_owned(),
             signature: None,
         });
     }
-    // Answers are read by reference (they are small next to requests).
-    content.extend(decode_content(
-        &mut message.get("content").cloned().unwrap_or_default(),
-        loss,
-    ));
-    let refusal = str_of(message, "refusal").filter(|r| !r.is_empty());
-    if let Some(r) = refusal {
-        content.push(Part::Text(r.to_owned()));
+    if let Some(text) = message.get_mut("content") {
+        content.extend(decode_content(text, loss));
     }
-    content.extend(
-        arr_of(message, "tool_calls")
-            .iter()
-            .map(|call| decode_tool_call(&mut call.clone())),
-    );
-    let stop = str_of(choice, "finish_reason").and_then(stop_from_str);
+    let refusal = take_str(&mut message, "refusal").filter(|r| !r.is_empty());
+    let refused = refusal.is_some();
+    content.extend(refusal.map(Part::Text));
+    if let Some(Value::Array(calls)) = message.get_mut("tool_calls") {
+        content.extend(calls.iter_mut().map(decode_tool_call));
+    }
+    let stop = str_of(&choice, "finish_reason").and_then(stop_from_str);
     Ok(Response {
         id: str_of(body, "id").map(str::to_owned),
         model: str_of(body, "model").map(str::to_owned),
         content,
-        stop: if refusal.is_some() {
+        stop: if refused {
             Some(StopReason::Refusal)
         } else {
             stop
@@ -618,7 +616,7 @@ mod tests {
     fn response_with_tool_calls_and_stop_reports_tool_calls() {
         let mut loss = Loss::default();
         let resp = decode_response(
-            &json!({"id": "x", "choices": [{"message": {"content": "",
+            &mut json!({"id": "x", "choices": [{"message": {"content": "",
                 "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": ""}}]},
                 "finish_reason": "stop"}]}),
             &mut loss,
@@ -635,6 +633,6 @@ mod tests {
 
     #[test]
     fn missing_choices_is_an_error() {
-        assert!(decode_response(&json!({"id": "x"}), &mut Loss::default()).is_err());
+        assert!(decode_response(&mut json!({"id": "x"}), &mut Loss::default()).is_err());
     }
 }

@@ -82,20 +82,23 @@ pub fn convert_request(
 }
 
 /// Upstream non-streaming response in `from` (upstream protocol) -> client's
-/// `to` protocol.
+/// `to` protocol. By value, like [`convert_request`].
 pub fn convert_response(
     from: Protocol,
     to: Protocol,
-    body: &Value,
+    mut body: Value,
 ) -> Result<Converted, ConvertError> {
     if !body.is_object() {
         return Err(ConvertError::NotAnObject);
     }
     if from == to {
-        return Ok(identity(body));
+        return Ok(Converted {
+            body,
+            lossy: Vec::new(),
+        });
     }
     let mut loss = Loss::default();
-    let resp = decode_response(from, body, &mut loss)?;
+    let resp = decode_response(from, &mut body, &mut loss)?;
     let body = encode_response(to, &resp, &mut loss);
     Ok(Converted {
         body,
@@ -137,13 +140,6 @@ fn string_tokens(s: &str) -> u64 {
     }
 }
 
-fn identity(body: &Value) -> Converted {
-    Converted {
-        body: body.clone(),
-        lossy: Vec::new(),
-    }
-}
-
 fn decode_request(p: Protocol, body: &mut Value, loss: &mut Loss) -> Result<Request, ConvertError> {
     match p {
         Protocol::AnthropicMessages => anthropic::decode_request(body, loss),
@@ -160,7 +156,11 @@ fn encode_request(p: Protocol, req: Request, loss: &mut Loss) -> Value {
     }
 }
 
-fn decode_response(p: Protocol, body: &Value, loss: &mut Loss) -> Result<Response, ConvertError> {
+fn decode_response(
+    p: Protocol,
+    body: &mut Value,
+    loss: &mut Loss,
+) -> Result<Response, ConvertError> {
     match p {
         Protocol::AnthropicMessages => anthropic::decode_response(body, loss),
         Protocol::OpenAiChat => chat::decode_response(body, loss),

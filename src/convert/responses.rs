@@ -608,26 +608,27 @@ pub fn response_object(
 
 // --------------------------------------------------------------- responses
 
-pub fn decode_response(body: &Value, loss: &mut Loss) -> Result<Response, ConvertError> {
+/// Decodes an answer tree it takes the output items out of.
+pub fn decode_response(body: &mut Value, loss: &mut Loss) -> Result<Response, ConvertError> {
     if !body.is_object() {
         return Err(ConvertError::NotAnObject);
     }
-    let output = body
-        .get("output")
-        .and_then(Value::as_array)
-        .ok_or(ConvertError::MissingField("output"))?;
+    let mut output = match body.get_mut("output") {
+        Some(Value::Array(items)) => std::mem::take(items),
+        _ => return Err(ConvertError::MissingField("output")),
+    };
     let mut content = Vec::new();
     let mut refused = false;
-    for item in output {
+    for item in &mut output {
         match str_of(item, "type") {
             Some("message") => {
-                for part in arr_of(item, "content") {
+                let parts = item.get_mut("content").and_then(Value::as_array_mut);
+                for part in parts.into_iter().flatten() {
                     refused |= str_of(part, "type") == Some("refusal");
-                    // Answers are read by reference (small next to requests).
-                    content.extend(decode_part(&mut part.clone(), loss));
+                    content.extend(decode_part(part, loss));
                 }
             }
-            Some("function_call") => content.push(decode_function_call(&mut item.clone())),
+            Some("function_call") => content.push(decode_function_call(item)),
             Some("reasoning") => content.extend(decode_reasoning_item(item)),
             _ => loss.add("output_item"),
         }
@@ -784,7 +785,7 @@ mod tests {
     #[test]
     fn incomplete_status_maps_to_max_tokens() {
         let resp = decode_response(
-            &json!({"status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}, "output": []}),
+            &mut json!({"status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}, "output": []}),
             &mut Loss::default(),
         )
         .unwrap_or_default();

@@ -448,7 +448,7 @@ fn identity_when_protocols_match() {
             }
         );
         assert_eq!(
-            convert_response(p, p, &body).ok().map(|c| c.body),
+            convert_response(p, p, body.clone()).ok().map(|c| c.body),
             Some(body)
         );
     }
@@ -538,7 +538,7 @@ fn responses_response() -> Value {
 }
 
 fn response(from: Protocol, to: Protocol, body: &Value) -> Converted {
-    convert_response(from, to, body).unwrap_or_else(|e| panic!("{from:?}->{to:?}: {e}"))
+    convert_response(from, to, body.clone()).unwrap_or_else(|e| panic!("{from:?}->{to:?}: {e}"))
 }
 
 #[test]
@@ -683,15 +683,15 @@ fn malformed_tool_arguments_in_response_are_reported() {
 #[test]
 fn response_errors_are_typed() {
     assert!(matches!(
-        convert_response(OpenAiChat, AnthropicMessages, &json!("x")),
+        convert_response(OpenAiChat, AnthropicMessages, json!("x")),
         Err(ConvertError::NotAnObject)
     ));
     assert!(matches!(
-        convert_response(AnthropicMessages, OpenAiChat, &json!({"id": "x"})),
+        convert_response(AnthropicMessages, OpenAiChat, json!({"id": "x"})),
         Err(ConvertError::MissingField("content"))
     ));
     assert!(matches!(
-        convert_response(OpenAiResponses, OpenAiChat, &json!({"id": "x"})),
+        convert_response(OpenAiResponses, OpenAiChat, json!({"id": "x"})),
         Err(ConvertError::MissingField("output"))
     ));
 }
@@ -848,7 +848,7 @@ proptest! {
                 if let Ok(c) = convert_request(from, to, v.clone()) {
                     prop_assert!(c.body.is_object());
                 }
-                if let Ok(c) = convert_response(from, to, &v) {
+                if let Ok(c) = convert_response(from, to, v.clone()) {
                     prop_assert!(c.body.is_object());
                 }
                 let e = convert_error(from, to, 500, v.to_string().as_bytes());

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One-command benchmark: switchyard against direct, nginx, mitmdump and
-# LiteLLM, same load client (benches/loadgen), same fast fake upstream.
+# One-command benchmark: switchyard against direct, a bare TCP relay (the
+# floor), nginx, mitmdump and LiteLLM, same load client (benches/loadgen),
+# same fast fake upstream.
 #
 #   scripts/bench.sh                 # full run (~4 minutes of measuring)
 #   scripts/bench.sh --quick         # short windows, fewer hosts/streams (~1.5 min)
@@ -174,7 +175,7 @@ snapshot() { # machine state, for the report's contention block
 }
 
 # ---------------------------------------------------------------- build
-log "building release binaries (switchyard, loadgen, bench-upstream, bench-report)"
+log "building release binaries (switchyard, loadgen, bench-upstream, bench-relay, bench-report)"
 # Two commands: with `-p loadgen`, `--bin switchyard` would be looked for in loadgen.
 cargo build --release --quiet --bin switchyard
 cargo build --release --quiet -p loadgen --bins
@@ -208,6 +209,15 @@ log "upstream on $UP_ADDR"
 
 # ---------------------------------------------------------------- direct
 measure_path direct "" --addr "$UP_ADDR"
+
+# ---------------------------------------------------------------- floor
+# A relay that copies bytes and does nothing else, on the proxy's CPU: what
+# one more process on the path costs here, before any TLS or HTTP work.
+start relay 1 "$BIN/bench-relay" --to "$UP_ADDR"
+RELAY_PID=$LAST_PID
+RELAY_ADDR="$(wait_line "$WORK/relay.out" "listening on" 10 | sed 's|.*tcp://||')"
+measure_path tcp_relay "--pid $RELAY_PID" --addr "$RELAY_ADDR"
+stop "$RELAY_PID"
 
 # ---------------------------------------------------------------- switchyard
 AUDIT_LINES=0

@@ -6,6 +6,8 @@
 //!   (plain HTTP, TLS, and CONNECT + TLS through an intercepting proxy);
 //! - [`upstream`]: the fast fake provider behind `bench-upstream` (1 KB JSON
 //!   bodies, SSE streams of N events with a gap);
+//! - [`relay`]: a TCP relay behind `bench-relay`, the floor any proxy's
+//!   added latency sits on;
 //! - [`report`]: turns the runs' JSON lines into the markdown table and the
 //!   results file (`bench-report`);
 //! - [`stats`] and [`procfs`]: percentiles, and CPU/RSS of other processes.
@@ -15,6 +17,7 @@
 pub mod bodies;
 pub mod client;
 pub mod procfs;
+pub mod relay;
 pub mod report;
 pub mod stats;
 pub mod tls;

@@ -22,3 +22,48 @@ pub mod report;
 pub mod stats;
 pub mod tls;
 pub mod upstream;
+
+/// The `main` of the bench's servers (`bench-upstream`, `bench-relay`):
+/// starts a runtime with `threads` workers (all the CPUs it may use when
+/// `None`), binds `listen`, prints `NAME listening on SCHEME://ADDR` for the
+/// bench script to wait for, and runs `serve` on the listener.
+pub fn serve_main<F, Fut>(
+    name: &str,
+    scheme: &str,
+    listen: std::net::SocketAddr,
+    threads: Option<usize>,
+    serve: F,
+) -> std::process::ExitCode
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use std::io::Write;
+    use std::process::ExitCode;
+
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        builder.worker_threads(n.max(1));
+    }
+    let rt = match builder.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async {
+        let listener = match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("{name}: cannot listen on {listen}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let addr = listener.local_addr().map_or(listen, |a| a);
+        println!("{name} listening on {scheme}://{addr}");
+        let _ = std::io::stdout().flush();
+        serve(listener).await;
+        ExitCode::SUCCESS
+    })
+}

@@ -2,7 +2,6 @@
 //! the benchmark's fast fake provider (see `loadgen::upstream`). Prints
 //! `bench-upstream listening on http://ADDR` once it accepts connections.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -31,37 +30,16 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cli.threads.max(1))
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bench-upstream: {e}");
-            return ExitCode::FAILURE;
-        }
+    let config = Config {
+        events: cli.events,
+        gap: Duration::from_millis(cli.gap_ms),
+        json_bytes: cli.json_bytes,
     };
-    rt.block_on(async {
-        let listener = match tokio::net::TcpListener::bind(cli.listen).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("bench-upstream: cannot listen on {}: {e}", cli.listen);
-                return ExitCode::FAILURE;
-            }
-        };
-        let addr = listener.local_addr().map_or(cli.listen, |a| a);
-        println!("bench-upstream listening on http://{addr}");
-        let _ = std::io::stdout().flush();
-        serve(
-            listener,
-            Config {
-                events: cli.events,
-                gap: Duration::from_millis(cli.gap_ms),
-                json_bytes: cli.json_bytes,
-            },
-        )
-        .await;
-        ExitCode::SUCCESS
-    })
+    loadgen::serve_main(
+        "bench-upstream",
+        "http",
+        cli.listen,
+        Some(cli.threads),
+        |listener| serve(listener, config),
+    )
 }

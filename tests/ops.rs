@@ -375,3 +375,82 @@ fn check_reports_every_unknown_key_with_a_suggestion() {
         run_out.stderr
     );
 }
+
+/// An audit file that takes no writes (here a FIFO whose reader, a log
+/// shipper, has stalled) must not stall the proxy, even with one runtime
+/// worker as in a 1-CPU container: records wait in the queue, requests keep
+/// being answered, every record arrives once the reader reads again, and
+/// SIGTERM still ends the process within the drain deadline.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_audit_file_stalls_no_request() {
+    use std::io::Read;
+    let fake = FakeProvider::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("audit.fifo");
+    let made = run(Command::new("mkfifo").arg(&fifo));
+    assert!(made.status.success(), "mkfifo: {}", made.stderr);
+    // Opening either end of a FIFO waits for the other: the reader opens in
+    // a thread while switchyard opens the write end.
+    let reader = std::thread::spawn({
+        let fifo = fifo.clone();
+        move || std::fs::File::open(fifo).unwrap()
+    });
+    let config = providers_config(
+        &fake,
+        &format!(
+            "[audit]\npath = \"{}\"\n\n[timeouts]\nshutdown_secs = 2\n",
+            fifo.display()
+        ),
+    );
+    let mut sy_ = Switchyard::start_with(&config, &[("TOKIO_WORKER_THREADS", "1")], &[]);
+    let mut reader = reader.join().unwrap();
+    let addr = sy_.addr.to_string();
+    // ~4 KB of bodies per record: 40 records are well over the 64 KiB a
+    // pipe holds, so the writer is blocked long before the last request.
+    let body = json!({"model": "claude-x", "max_tokens": 16,
+                      "messages": [{"role": "user", "content": "y".repeat(3000)}]})
+    .to_string();
+    for i in 0..40 {
+        let (code, out, err) = post(&addr, &body);
+        assert_eq!(
+            code, 200,
+            "request {i} with the audit reader stalled: {out} {err}"
+        );
+    }
+    let mut seen = String::new();
+    let mut chunk = [0u8; 64 * 1024];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen.lines().count() < 40 {
+        assert!(
+            Instant::now() < deadline,
+            "records after the reader woke: {}",
+            seen.lines().count()
+        );
+        let n = reader.read(&mut chunk).unwrap();
+        seen.push_str(std::str::from_utf8(&chunk[..n]).unwrap());
+    }
+    let records: Vec<Value> = seen
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 40, "every record, once");
+    assert!(records.iter().all(|r| r["status"] == 200), "{records:?}");
+    for _ in 0..40 {
+        assert_eq!(post(&addr, &body).0, 200);
+    }
+    let started = Instant::now();
+    let status = sy_.terminate();
+    assert!(status.success(), "{status:?}\n{}", sy_.log());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        sy_.log()
+            .contains("the audit file took no writes before the deadline"),
+        "{}",
+        sy_.log()
+    );
+    drop(reader);
+}

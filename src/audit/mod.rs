@@ -1,9 +1,10 @@
 //! The audit trail: one JSON line per request and per tunnel.
 //!
 //! Requests hand their finished [`Record`] to [`Auditor::record`], which never
-//! waits: records go through a bounded channel to a writer task that owns the
-//! file. An overflow is counted and logged, never silent; shutdown drains the
-//! channel and flushes before returning.
+//! waits: records go through a bounded channel to the [`writer`], which owns
+//! the file and never writes it from a runtime worker. An overflow is counted
+//! and logged, never silent; shutdown drains the channel and writes it out
+//! before returning.
 //!
 //! Every record also passes [`crate::metrics::Metrics::observe`] and, for
 //! the live page, a broadcast ([`Auditor::subscribe`]) plus a short history
@@ -18,9 +19,9 @@ pub mod record;
 pub mod redact;
 pub mod rotate;
 pub mod usage;
+mod writer;
 
 use std::collections::VecDeque;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -37,8 +38,6 @@ const QUEUE: usize = 65_536;
 const LIVE_QUEUE: usize = 1024;
 /// Records the live page shows on connect.
 const RECENT: usize = 200;
-/// Scheduler rounds the writer waits for more records before it writes.
-const GATHER_ROUNDS: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot open the audit file {path}: {source}")]
@@ -75,19 +74,26 @@ impl Auditor {
         }
         let prev_hash = chain::head(&rotate::files_oldest_first(path));
         let file = rotate::open(path).map_err(err)?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let (size, regular) = file
+            .metadata()
+            .map(|m| (m.len(), m.is_file()))
+            .unwrap_or((0, true));
         let (tx, rx) = mpsc::channel(QUEUE);
         let (stop_tx, stop_rx) = oneshot::channel();
-        let writer = Writer {
+        let file = writer::AuditFile {
             path: path.to_path_buf(),
-            out: std::io::BufWriter::with_capacity(64 * 1024, file),
+            file,
             size,
             max_file_bytes: settings.max_file_bytes,
             keep_files: settings.keep_files,
-            line: Vec::with_capacity(8 * 1024),
-            prev_hash,
+            regular,
         };
-        tokio::spawn(write_loop(writer, rx, stop_rx));
+        tokio::spawn(writer::run(
+            writer::Lines::new(prev_hash),
+            file,
+            rx,
+            stop_rx,
+        ));
         let metrics = Arc::new(Metrics::new());
         let postgres = settings
             .postgres
@@ -180,119 +186,6 @@ impl Auditor {
         if let Some(pg) = &self.postgres {
             pg.shutdown().await;
         }
-    }
-}
-
-/// The writer task's state: the live file and how big it is.
-struct Writer {
-    path: PathBuf,
-    out: std::io::BufWriter<std::fs::File>,
-    size: u64,
-    max_file_bytes: u64,
-    keep_files: usize,
-    line: Vec<u8>,
-    /// The hash of the last line written: the next line's `prev_hash`.
-    prev_hash: Option<String>,
-}
-
-impl Writer {
-    fn write_one(&mut self, record: &Record) {
-        self.line.clear();
-        if let Err(e) = serde_json::to_writer(&mut self.line, record) {
-            tracing::error!(error = %e, id = %record.id, "cannot serialise audit record");
-            return;
-        }
-        // The chain link is the writer's, not the record's: records are
-        // shared (live page, PostgreSQL) before their place in the file is known.
-        self.prev_hash = Some(chain::link(&mut self.line, self.prev_hash.as_deref()));
-        self.line.push(b'\n');
-        let len = self.line.len() as u64;
-        if self.max_file_bytes > 0 && self.size > 0 && self.size + len > self.max_file_bytes {
-            self.rotate();
-        }
-        match self.out.write_all(&self.line) {
-            Ok(()) => self.size += len,
-            Err(e) => tracing::error!(error = %e, id = %record.id, "cannot write audit record"),
-        }
-    }
-
-    /// Moves the live file aside and starts a new one. On failure the old
-    /// file stays live: records keep being appended, never lost.
-    fn rotate(&mut self) {
-        self.flush();
-        if let Err(e) = rotate::shift(&self.path, self.keep_files) {
-            tracing::error!(error = %e, path = %self.path.display(), "cannot rotate the audit file");
-            return;
-        }
-        match rotate::open(&self.path) {
-            Ok(file) => {
-                self.out = std::io::BufWriter::with_capacity(64 * 1024, file);
-                self.size = 0;
-                tracing::info!(path = %self.path.display(), "audit file rotated");
-            }
-            Err(e) => {
-                tracing::error!(error = %e, path = %self.path.display(), "cannot open a new audit file")
-            }
-        }
-    }
-
-    fn flush(&mut self) {
-        if let Err(e) = self.out.flush() {
-            tracing::error!(error = %e, "cannot flush the audit file");
-        }
-    }
-}
-
-async fn write_loop(
-    mut w: Writer,
-    mut rx: mpsc::Receiver<Arc<Record>>,
-    mut stop: oneshot::Receiver<oneshot::Sender<()>>,
-) {
-    loop {
-        tokio::select! {
-            biased;
-            record = rx.recv() => match record {
-                Some(record) => {
-                    w.write_one(&record);
-                    gather(&mut w, &mut rx).await;
-                    w.flush();
-                }
-                None => break,
-            },
-            done = &mut stop => {
-                rx.close();
-                while let Ok(more) = rx.try_recv() {
-                    w.write_one(&more);
-                }
-                w.flush();
-                if let Ok(done) = done {
-                    let _ = done.send(());
-                }
-                return;
-            }
-        }
-    }
-    w.flush();
-}
-
-/// Writes the records that arrive while one is being written, so that under
-/// load many share one write(2) (measured: one write per record was ~6 % of
-/// the proxy's CPU at 20k req/s). Each round yields once to the tasks that
-/// file records; it stops at the first round that brings none, or after
-/// [`GATHER_ROUNDS`], so an idle proxy writes a record at once and a busy one
-/// within a few scheduler rounds (the 64 KB buffer writes itself out when full).
-async fn gather(w: &mut Writer, rx: &mut mpsc::Receiver<Arc<Record>>) {
-    for _ in 0..GATHER_ROUNDS {
-        while let Ok(more) = rx.try_recv() {
-            w.write_one(&more);
-        }
-        tokio::task::yield_now().await;
-        if rx.is_empty() {
-            return;
-        }
-    }
-    while let Ok(more) = rx.try_recv() {
-        w.write_one(&more);
     }
 }
 

@@ -1,5 +1,6 @@
-//! Size-based rotation of the audit file, done by the writer task between
-//! two records, so no line is ever split across files.
+//! Size-based rotation of the audit file, done by the writer
+//! ([`super::writer`]) between two records, so no line is ever split across
+//! files.
 //!
 //! Order matters for readers (`switchyard logs --follow`) and for a later
 //! hash chain across files: the live file is flushed, every rotated file

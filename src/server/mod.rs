@@ -125,7 +125,17 @@ impl Server {
                 "drain deadline passed; closing the rest"
             );
         }
-        app.auditor.shutdown().await;
+        // A file that takes no writes (a stalled FIFO reader, a hung network
+        // disk) must not keep the process alive forever.
+        if tokio::time::timeout(deadline, app.auditor.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                deadline_secs = deadline.as_secs(),
+                "the audit file took no writes before the deadline; queued records are lost"
+            );
+        }
     }
 }
 

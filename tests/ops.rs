@@ -417,6 +417,14 @@ async fn a_stalled_audit_file_stalls_no_request() {
             "request {i} with the audit reader stalled: {out} {err}"
         );
     }
+    // `logs` must not read the pipe: that would take records from its reader.
+    let logs = run(sy_.command().args(["logs", "--config", "switchyard.toml"]));
+    assert_eq!(logs.status.code(), Some(1), "{}", logs.stdout);
+    assert!(
+        logs.stderr.contains("is not a regular file"),
+        "{}",
+        logs.stderr
+    );
     let mut seen = String::new();
     let mut chunk = [0u8; 64 * 1024];
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -61,11 +61,6 @@ fn prev_hash_of(line: &str) -> Option<String> {
 /// of the newest file that has one.
 pub fn head(files_oldest_first: &[PathBuf]) -> Option<String> {
     for path in files_oldest_first.iter().rev() {
-        // A pipe or device holds no history, and opening a FIFO to read it
-        // would wait for a writer that is not there yet.
-        if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-            continue;
-        }
         let Ok(file) = std::fs::File::open(path) else {
             continue;
         };

@@ -48,7 +48,9 @@ pub fn shift(path: &Path, keep: usize) -> std::io::Result<()> {
     std::fs::rename(path, rotated(path, 1))
 }
 
-/// Every audit file that exists, oldest first, the live one last.
+/// Every audit file that exists, oldest first, the live one last. A live
+/// path that is a FIFO or a device is left out: it holds no history, and
+/// reading a FIFO would take records from the reader it is there for.
 pub fn files_oldest_first(path: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut n = 1;
@@ -58,7 +60,7 @@ pub fn files_oldest_first(path: &Path) -> Vec<PathBuf> {
     for k in (1..n).rev() {
         out.push(rotated(path, k));
     }
-    if path.exists() {
+    if path.is_file() {
         out.push(path.to_path_buf());
     }
     out

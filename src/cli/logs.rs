@@ -130,6 +130,13 @@ pub fn run(args: LogsArgs) -> Result<(), CliError> {
         }
     }
     let path = settings.audit.path.as_path();
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        // Reading a FIFO would take records from the reader it feeds.
+        return Err(CliError::Runtime(format!(
+            "the audit path {} is not a regular file (a pipe?): read the records where it leads",
+            path.display()
+        )));
+    }
 
     // History: rotated files oldest first, then the live file, read through
     // the handle that `--follow` keeps reading from, so nothing falls

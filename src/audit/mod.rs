@@ -34,6 +34,9 @@ pub use record::{Kind, Record, Usage};
 
 /// Records waiting for the disk before new ones are dropped (and counted).
 const QUEUE: usize = 65_536;
+/// Memory those records may hold ([`Record::queue_cost`]): ~28,000 records
+/// with two full 4 KB bodies, a second of this proxy's peak rate.
+const QUEUE_BYTES: usize = 256 * 1024 * 1024;
 /// Records a slow live-page subscriber may lag behind before it skips some.
 const LIVE_QUEUE: usize = 1024;
 /// Records the live page shows on connect.
@@ -50,6 +53,7 @@ pub struct AuditError {
 pub struct Auditor {
     tx: mpsc::Sender<Arc<Record>>,
     dropped: Arc<AtomicU64>,
+    budget: writer::Budget,
     stop: Mutex<Option<oneshot::Sender<oneshot::Sender<()>>>>,
     path: PathBuf,
     metrics: Arc<Metrics>,
@@ -61,6 +65,10 @@ pub struct Auditor {
 impl Auditor {
     /// Opens (appending, never truncating) the audit file and starts the writer.
     pub fn start(settings: &AuditSettings) -> Result<Auditor, AuditError> {
+        Auditor::start_with_budget(settings, QUEUE_BYTES)
+    }
+
+    fn start_with_budget(settings: &AuditSettings, bytes: usize) -> Result<Auditor, AuditError> {
         let path = settings.path.as_path();
         let err = |source| AuditError {
             path: path.to_path_buf(),
@@ -88,8 +96,9 @@ impl Auditor {
             keep_files: settings.keep_files,
             regular,
         };
+        let budget = writer::Budget::new(bytes);
         tokio::spawn(writer::run(
-            writer::Lines::new(prev_hash),
+            writer::Lines::new(prev_hash, budget.clone()),
             file,
             rx,
             stop_rx,
@@ -102,6 +111,7 @@ impl Auditor {
         Ok(Auditor {
             tx,
             dropped: Arc::new(AtomicU64::new(0)),
+            budget,
             stop: Mutex::new(Some(stop_tx)),
             path: path.to_path_buf(),
             metrics,
@@ -154,14 +164,26 @@ impl Auditor {
         if self.live.receiver_count() > 0 {
             let _ = self.live.send(shared.clone());
         }
-        if let Err(e) = self.tx.try_send(shared) {
+        if let Err(reason) = self.enqueue(shared) {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            let reason = match e {
-                mpsc::error::TrySendError::Full(_) => "queue full",
-                mpsc::error::TrySendError::Closed(_) => "writer stopped",
-            };
             tracing::error!(dropped_total = n, reason, "audit record dropped");
         }
+    }
+
+    /// Hands a record to the writer if the queue has room, in records and
+    /// in bytes.
+    fn enqueue(&self, record: Arc<Record>) -> Result<(), &'static str> {
+        let cost = record.queue_cost();
+        if !self.budget.take(cost) {
+            return Err("queue full");
+        }
+        self.tx.try_send(record).map_err(|e| {
+            self.budget.give(cost);
+            match e {
+                mpsc::error::TrySendError::Full(_) => "queue full",
+                mpsc::error::TrySendError::Closed(_) => "writer stopped",
+            }
+        })
     }
 
     /// The PostgreSQL sink's state, when there is one.
@@ -234,6 +256,39 @@ mod tests {
         assert_eq!(rx.recv().await.unwrap().model.as_deref(), Some("m0"));
         assert_eq!(auditor.recent().len(), 60);
         assert_eq!(auditor.metrics().request_counts().total, 60);
+    }
+
+    #[tokio::test]
+    async fn the_queue_holds_a_bounded_number_of_bytes_given_back_as_records_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let auditor = Auditor::start_with_budget(&settings(&path, 0, 0), 5000).unwrap();
+        let with_body = |n: usize| {
+            let mut r = Record::new(Kind::Gateway, "127.0.0.1:1".into());
+            r.request_body = Some("x".repeat(n));
+            r
+        };
+        // The writer runs at the first await: 2,024 bytes each, so the
+        // third does not fit.
+        for _ in 0..3 {
+            auditor.record(with_body(1000));
+        }
+        assert_eq!(auditor.dropped(), 1);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while auditor.budget.used() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "budget never given back"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        auditor.record(with_body(10_000));
+        assert_eq!(auditor.dropped(), 1, "an empty queue takes any record");
+        auditor.record(with_body(1000));
+        assert_eq!(auditor.dropped(), 2);
+        auditor.shutdown().await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 3);
     }
 
     #[tokio::test]

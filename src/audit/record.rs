@@ -84,6 +84,13 @@ pub struct Record {
 }
 
 impl Record {
+    /// Roughly the memory the record holds while it waits for the writer:
+    /// its bodies (up to `max_body_bytes` each) plus the rest.
+    pub fn queue_cost(&self) -> usize {
+        let body = |b: &Option<String>| b.as_ref().map_or(0, String::len);
+        1024 + body(&self.request_body) + body(&self.response_body)
+    }
+
     /// A record with identity and timestamp filled in, everything else empty.
     pub fn new(kind: Kind, client: String) -> Record {
         Record {

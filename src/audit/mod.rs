@@ -15,6 +15,7 @@
 pub mod capture;
 pub mod chain;
 pub mod postgres;
+mod queue;
 pub mod record;
 pub mod redact;
 pub mod rotate;
@@ -26,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, oneshot};
 
 use crate::config::AuditSettings;
 use crate::metrics::Metrics;
@@ -51,9 +52,8 @@ pub struct AuditError {
 
 /// Handle used by request tasks to file records.
 pub struct Auditor {
-    tx: mpsc::Sender<Arc<Record>>,
+    queue: queue::Sender,
     dropped: Arc<AtomicU64>,
-    budget: writer::Budget,
     stop: Mutex<Option<oneshot::Sender<oneshot::Sender<()>>>>,
     path: PathBuf,
     metrics: Arc<Metrics>,
@@ -86,7 +86,7 @@ impl Auditor {
             .metadata()
             .map(|m| (m.len(), m.is_file()))
             .unwrap_or((0, true));
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (queue, rx) = queue::bounded(QUEUE, bytes);
         let (stop_tx, stop_rx) = oneshot::channel();
         let file = writer::AuditFile {
             path: path.to_path_buf(),
@@ -96,9 +96,8 @@ impl Auditor {
             keep_files: settings.keep_files,
             regular,
         };
-        let budget = writer::Budget::new(bytes);
         tokio::spawn(writer::run(
-            writer::Lines::new(prev_hash, budget.clone()),
+            writer::Lines::new(prev_hash),
             file,
             rx,
             stop_rx,
@@ -109,9 +108,8 @@ impl Auditor {
             .as_ref()
             .map(|pg| postgres::Sink::start(pg, path, metrics.clone()));
         Ok(Auditor {
-            tx,
+            queue,
             dropped: Arc::new(AtomicU64::new(0)),
-            budget,
             stop: Mutex::new(Some(stop_tx)),
             path: path.to_path_buf(),
             metrics,
@@ -164,26 +162,10 @@ impl Auditor {
         if self.live.receiver_count() > 0 {
             let _ = self.live.send(shared.clone());
         }
-        if let Err(reason) = self.enqueue(shared) {
+        if let Err(reason) = self.queue.offer(shared) {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::error!(dropped_total = n, reason, "audit record dropped");
+            tracing::error!(dropped_total = n, %reason, "audit record dropped");
         }
-    }
-
-    /// Hands a record to the writer if the queue has room, in records and
-    /// in bytes.
-    fn enqueue(&self, record: Arc<Record>) -> Result<(), &'static str> {
-        let cost = record.queue_cost();
-        if !self.budget.take(cost) {
-            return Err("queue full");
-        }
-        self.tx.try_send(record).map_err(|e| {
-            self.budget.give(cost);
-            match e {
-                mpsc::error::TrySendError::Full(_) => "queue full",
-                mpsc::error::TrySendError::Closed(_) => "writer stopped",
-            }
-        })
     }
 
     /// The PostgreSQL sink's state, when there is one.
@@ -275,7 +257,7 @@ mod tests {
         }
         assert_eq!(auditor.dropped(), 1);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while auditor.budget.used() > 0 {
+        while auditor.queue.bytes_queued() > 0 {
             assert!(
                 std::time::Instant::now() < deadline,
                 "budget never given back"

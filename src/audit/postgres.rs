@@ -2,8 +2,8 @@
 //! beside the JSONL file, for a fleet's one queryable trail.
 //!
 //! [`super::Auditor::record`] hands every record to this sink's task through
-//! a bounded channel, as it does to the file writer: requests never wait on
-//! the database. The task inserts in batches (`ON CONFLICT (id) DO NOTHING`,
+//! a queue bounded in records and bytes, as it does to the file writer:
+//! requests never wait on the database, and a slow one holds bounded memory. The task inserts in batches (`ON CONFLICT (id) DO NOTHING`,
 //! so inserting a record twice is harmless), runs the migrations on every
 //! (re)connect and deletes rows past `retention_days` hourly.
 //!
@@ -25,9 +25,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_postgres::{Client, NoTls};
 
+use super::queue::{self, Receiver};
 use super::record::Record;
 use super::rotate;
 use crate::config::{redact_url, PostgresSettings};
@@ -35,6 +36,9 @@ use crate::metrics::Metrics;
 
 /// Records waiting for the database before the sink spools them instead.
 const QUEUE: usize = 16_384;
+/// Memory those records may hold ([`Record::queue_cost`]); beyond it they
+/// are spooled too. Records shared with the file queue are counted in both.
+const QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// Rows per INSERT.
 const BATCH: usize = 500;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -170,7 +174,7 @@ impl Shared {
 
 /// The auditor's handle on the sink task.
 pub struct Sink {
-    tx: mpsc::Sender<Arc<Record>>,
+    queue: queue::Sender,
     shared: Arc<Shared>,
     stop: Mutex<Option<oneshot::Sender<oneshot::Sender<()>>>>,
 }
@@ -203,7 +207,7 @@ impl Sink {
             Some(ts) => shared.pend(&ts),
             None => shared.write_mark(&shared.run_started),
         }
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (queue, rx) = queue::bounded(QUEUE, QUEUE_BYTES);
         let (stop_tx, stop_rx) = oneshot::channel();
         let task = Task {
             url: settings.url.expose().to_owned(),
@@ -214,7 +218,7 @@ impl Sink {
         };
         tokio::spawn(task.run(rx, stop_rx));
         Sink {
-            tx,
+            queue,
             shared,
             stop: Mutex::new(Some(stop_tx)),
         }
@@ -223,10 +227,7 @@ impl Sink {
     /// Queues a record without waiting; a full queue spools it (the file
     /// has it) instead of dropping it.
     pub fn offer(&self, record: Arc<Record>) {
-        if let Err(e) = self.tx.try_send(record) {
-            let record = match e {
-                mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
-            };
+        if self.queue.offer(record.clone()).is_err() {
             self.shared.pend(&record.ts);
         }
     }
@@ -435,11 +436,7 @@ struct Task {
 }
 
 impl Task {
-    async fn run(
-        mut self,
-        mut rx: mpsc::Receiver<Arc<Record>>,
-        mut stop: oneshot::Receiver<oneshot::Sender<()>>,
-    ) {
+    async fn run(mut self, mut rx: Receiver, mut stop: oneshot::Receiver<oneshot::Sender<()>>) {
         let mut retry = tokio::time::interval(RETRY_EVERY);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut retention = tokio::time::interval(RETENTION_EVERY);
@@ -450,7 +447,7 @@ impl Task {
                 done = &mut stop => {
                     rx.close();
                     let mut rest = Vec::new();
-                    while let Ok(r) = rx.try_recv() {
+                    while let Some(r) = rx.try_recv() {
                         rest.push(r);
                     }
                     let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.deliver(rest)).await;
@@ -465,8 +462,8 @@ impl Task {
                     let mut batch = vec![first];
                     while batch.len() < BATCH {
                         match rx.try_recv() {
-                            Ok(r) => batch.push(r),
-                            Err(_) => break,
+                            Some(r) => batch.push(r),
+                            None => break,
                         }
                     }
                     self.deliver(batch).await;
@@ -706,5 +703,37 @@ mod tests {
         );
         shared.stopped();
         assert!(!shared.mark_file.exists(), "a clean stop leaves nothing");
+    }
+
+    #[tokio::test]
+    async fn records_past_the_byte_bound_are_spooled_not_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = PostgresSettings {
+            url: crate::secret::Secret::new("postgres://sy@127.0.0.1:1/sy"),
+            retention_days: None,
+        };
+        let sink = Sink::start(
+            &settings,
+            &dir.path().join("audit.jsonl"),
+            Arc::new(Metrics::new()),
+        );
+        let with_body = |ts: &str| {
+            let mut r = Record::new(Kind::Gateway, "127.0.0.1:9".into());
+            r.ts = ts.into();
+            // 1,024 for the record: each costs a quarter of the budget.
+            r.response_body = Some("x".repeat(QUEUE_BYTES / 4 - 1024));
+            Arc::new(r)
+        };
+        // No await: the task has taken nothing yet, so four quarters fill
+        // the budget and the fifth record is spooled.
+        for _ in 0..4 {
+            sink.offer(with_body("2026-01-01T00:00:02.000Z"));
+        }
+        assert!(sink.status().pending_since.is_none());
+        sink.offer(with_body("2026-01-01T00:00:01.000Z"));
+        assert_eq!(
+            sink.status().pending_since.as_deref(),
+            Some("2026-01-01T00:00:01.000Z")
+        );
     }
 }

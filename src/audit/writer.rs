@@ -12,56 +12,15 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use tokio::sync::oneshot;
 
-use tokio::sync::{mpsc, oneshot};
-
+use super::queue::Receiver;
 use super::{chain, rotate, Record};
 
 /// Scheduler rounds the writer waits for more records before it writes.
 const GATHER_ROUNDS: usize = 8;
 /// A batch stops growing here, so a long queue is written in pieces.
 const BATCH_BYTES: usize = 256 * 1024;
-
-/// Memory that records waiting for the writer may hold. Records are
-/// counted in when filed and out once serialised; one that does not fit is
-/// dropped (and counted), so a file that takes no writes costs a bounded
-/// amount of memory however big `max_body_bytes` is.
-#[derive(Clone)]
-pub(super) struct Budget {
-    used: Arc<AtomicUsize>,
-    limit: usize,
-}
-
-impl Budget {
-    pub(super) fn new(limit: usize) -> Budget {
-        Budget {
-            used: Arc::new(AtomicUsize::new(0)),
-            limit,
-        }
-    }
-
-    /// False when `bytes` do not fit. An empty queue takes any record, so
-    /// one bigger than the whole budget is written, not dropped.
-    pub(super) fn take(&self, bytes: usize) -> bool {
-        let before = self.used.fetch_add(bytes, Ordering::Relaxed);
-        if before > 0 && before + bytes > self.limit {
-            self.give(bytes);
-            return false;
-        }
-        true
-    }
-
-    pub(super) fn give(&self, bytes: usize) {
-        self.used.fetch_sub(bytes, Ordering::Relaxed);
-    }
-
-    #[cfg(test)]
-    pub(super) fn used(&self) -> usize {
-        self.used.load(Ordering::Relaxed)
-    }
-}
 
 /// Lines ready for the file, each ending in `\n`.
 #[derive(Default)]
@@ -89,21 +48,18 @@ pub(super) struct Lines {
     /// The hash of the last line: the next line's `prev_hash`.
     prev_hash: Option<String>,
     batch: Batch,
-    budget: Budget,
 }
 
 impl Lines {
-    pub(super) fn new(prev_hash: Option<String>, budget: Budget) -> Lines {
+    pub(super) fn new(prev_hash: Option<String>) -> Lines {
         Lines {
             line: Vec::with_capacity(8 * 1024),
             prev_hash,
             batch: Batch::default(),
-            budget,
         }
     }
 
     fn push(&mut self, record: &Record) {
-        self.budget.give(record.queue_cost());
         self.line.clear();
         if let Err(e) = serde_json::to_writer(&mut self.line, record) {
             tracing::error!(error = %e, id = %record.id, "cannot serialise audit record");
@@ -192,7 +148,7 @@ impl AuditFile {
 pub(super) async fn run(
     mut lines: Lines,
     mut file: AuditFile,
-    mut rx: mpsc::Receiver<Arc<Record>>,
+    mut rx: Receiver,
     mut stop: oneshot::Receiver<oneshot::Sender<()>>,
 ) {
     loop {
@@ -230,10 +186,10 @@ pub(super) async fn run(
 /// tasks that file records; it stops at the first round that brings none,
 /// after [`GATHER_ROUNDS`], or when the batch is full, so an idle proxy
 /// writes a record at once and a busy one within a few scheduler rounds.
-async fn gather(lines: &mut Lines, rx: &mut mpsc::Receiver<Arc<Record>>) {
+async fn gather(lines: &mut Lines, rx: &mut Receiver) {
     for _ in 0..GATHER_ROUNDS {
         while !lines.full() {
-            let Ok(more) = rx.try_recv() else { break };
+            let Some(more) = rx.try_recv() else { break };
             lines.push(&more);
         }
         if lines.full() {
@@ -245,7 +201,7 @@ async fn gather(lines: &mut Lines, rx: &mut mpsc::Receiver<Arc<Record>>) {
         }
     }
     while !lines.full() {
-        let Ok(more) = rx.try_recv() else { break };
+        let Some(more) = rx.try_recv() else { break };
         lines.push(&more);
     }
 }

@@ -6,10 +6,12 @@
 #   scripts/bench.sh                 # full run (~4 minutes of measuring)
 #   scripts/bench.sh --quick         # short windows, fewer hosts/streams (~1.5 min)
 #   scripts/bench.sh --peers nginx   # only some peers (nginx,mitmdump,litellm; "" = none)
+#   scripts/bench.sh --pgo           # also the PGO build's intercept (scripts/build-pgo.sh, ~10 min more)
 #
 # Flags: --quick, --duration SECS (measured seconds per run), --no-pin,
 # --no-install (use what is there), --peers LIST, --no-switchyard (peers
-# only, to debug a peer), --out DIR (default target/bench). Writes DIR/results.md and DIR/results.json; prints the table.
+# only, to debug a peer), --pgo (build switchyard with PGO and measure its
+# intercept path as one more row, sy_intercept_pgo), --out DIR (default target/bench). Writes DIR/results.md and DIR/results.json; prints the table.
 #
 # Pinning (default): the proxy under test runs alone on CPU 1; the load
 # client and the upstream share CPU 0. On a 2-core machine that is the only
@@ -30,6 +32,7 @@ PIN=1
 INSTALL=1
 PEERS="nginx,mitmdump,litellm"
 SWITCHYARD=1
+PGO=0
 OUT="$ROOT/target/bench"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -39,8 +42,9 @@ while [ $# -gt 0 ]; do
         --no-install) INSTALL=0 ;;
         --peers) PEERS="$2"; shift ;;
         --no-switchyard) SWITCHYARD=0 ;;
+        --pgo) PGO=1 ;;
         --out) OUT="$2"; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown flag $1" >&2; exit 2 ;;
     esac
     shift
@@ -179,6 +183,10 @@ log "building release binaries (switchyard, loadgen, bench-upstream, bench-relay
 # Two commands: with `-p loadgen`, `--bin switchyard` would be looked for in loadgen.
 cargo build --release --quiet --bin switchyard
 cargo build --release --quiet -p loadgen --bins
+if [ "$PGO" = 1 ]; then
+    log "building switchyard with PGO (scripts/build-pgo.sh)"
+    scripts/build-pgo.sh
+fi
 
 # ---------------------------------------------------------------- peers
 if [ "$INSTALL" = 1 ]; then
@@ -222,9 +230,10 @@ stop "$RELAY_PID"
 # ---------------------------------------------------------------- switchyard
 AUDIT_LINES=0
 if [ "$SWITCHYARD" = 1 ]; then
-SY_STATE="$WORK/sy-state"
-mkdir -p "$SY_STATE"
-cat > "$WORK/switchyard.toml" <<EOF
+start_switchyard() { # start_switchyard NAME BINARY: sets SY_PID, SY_ADDR, SY_CA
+    local name="$1" binary="$2" state="$WORK/$1-state"
+    mkdir -p "$state"
+    cat > "$WORK/$name.toml" <<EOF
 listen = "127.0.0.1:0"
 
 [intercept]
@@ -252,13 +261,15 @@ model = "claude-*"
 provider = "chatonly"
 
 [audit]
-path = "$WORK/audit.jsonl"
+path = "$WORK/$name-audit.jsonl"
 EOF
-SWITCHYARD_STATE_DIR="$SY_STATE" start switchyard 1 "$BIN/switchyard" run --config "$WORK/switchyard.toml"
-SY_PID=$LAST_PID
-SY_ADDR="$(wait_line "$WORK/switchyard.out" "listening on" 30 | sed 's|.*http://||')"
-SY_CA="$SY_STATE/ca/ca.pem"
-log "switchyard on $SY_ADDR (pid $SY_PID)"
+    SWITCHYARD_STATE_DIR="$state" start "$name" 1 "$binary" run --config "$WORK/$name.toml"
+    SY_PID=$LAST_PID
+    SY_ADDR="$(wait_line "$WORK/$name.out" "listening on" 30 | sed 's|.*http://||')"
+    SY_CA="$state/ca/ca.pem"
+    log "$name on $SY_ADDR (pid $SY_PID)"
+}
+start_switchyard switchyard "$BIN/switchyard"
 sleep 1
 lg rss --label sy_intercept --scenario rss_idle --pid "$SY_PID"
 
@@ -273,8 +284,16 @@ lg hold --label sy_intercept --scenario hold --streams "$STREAMS" --pid "$SY_PID
 sleep 1
 lg rss --label sy_intercept --scenario rss_after --pid "$SY_PID"
 # The audit file rotates at 64 MB under this load: count every file.
-AUDIT_LINES="$(cat "$WORK"/audit.jsonl* 2>/dev/null | wc -l)" || AUDIT_LINES=0
+AUDIT_LINES="$(cat "$WORK"/switchyard-audit.jsonl* 2>/dev/null | wc -l)" || AUDIT_LINES=0
 stop "$SY_PID"
+if [ "$PGO" = 1 ]; then
+    # The same source built with PGO, same configuration: the row beside
+    # sy_intercept is the A/B.
+    start_switchyard switchyard-pgo "$ROOT/target/pgo/switchyard"
+    sleep 1
+    measure_path sy_intercept_pgo "--pid $SY_PID" --addr "$SY_ADDR" --via connect --host api.bench.test --ca "$SY_CA"
+    stop "$SY_PID"
+fi
 fi
 
 # ---------------------------------------------------------------- nginx
@@ -420,6 +439,7 @@ $(snapshot end)
 pinning: $([ "$PIN" = 1 ] && echo "proxy under test on CPU 1; load client and upstream on CPU 0" || echo "none")
 measured seconds per run: $DURATION (warm-up $WARMUP); SSE: $SSE_EVENTS deltas $SSE_GAP_MS ms apart
 switchyard audit lines written: $AUDIT_LINES (audit on, default settings)
+switchyard binaries: release profile (fat LTO)$([ "$PGO" = 1 ] && echo "; sy_intercept_pgo: the same with PGO (scripts/build-pgo.sh)")
 versions: $(rustc --version); nginx $(nginx -v 2>&1 | sed 's|.*/||' || true); mitmproxy $("$MITM_VENV/bin/mitmdump" --version 2>/dev/null | sed -n 's/^Mitmproxy: //p' || true); litellm $("$LL_VENV/bin/pip" show litellm 2>/dev/null | sed -n 's/^Version: //p' || true)"
 python3 -c 'import json,sys; print(json.dumps({"contention": sys.stdin.read(), "quick": '"$QUICK"' == 1}))' \
     <<< "$CONTENTION" > "$WORK/meta.json"

@@ -21,6 +21,10 @@ pub const PATHS: &[(&str, &str)] = &[
         "sy_intercept",
         "switchyard intercept: CONNECT + TLS, keep-alive",
     ),
+    (
+        "sy_intercept_pgo",
+        "switchyard intercept, built with PGO (scripts/build-pgo.sh; bench.sh --pgo)",
+    ),
     ("sy_gateway", "switchyard gateway: base URL, pass-through"),
     (
         "sy_convert",
@@ -43,6 +47,10 @@ const PAIRS: &[(&str, &[&str])] = &[
     (
         "sy_intercept",
         &["tcp_relay", "nginx_tls", "mitmdump", "litellm_gateway"],
+    ),
+    (
+        "sy_intercept_pgo",
+        &["sy_intercept", "tcp_relay", "nginx_tls", "mitmdump"],
     ),
     (
         "sy_gateway",
@@ -154,6 +162,14 @@ fn targets(r: &Runs) -> Vec<Target> {
         fx(vs_nginx),
         vs_nginx.map(|x| x >= 0.8),
     );
+    if r.run("sy_intercept_pgo", "json_c16").is_some() {
+        let pgo = ratio(rps("sy_intercept_pgo"), rps("nginx_tls"));
+        add(
+            "… the same, switchyard built with PGO",
+            fx(pgo),
+            pgo.map(|x| x >= 0.8),
+        );
+    }
     let p50 = r.added("sy_intercept", "json_c1", "/latency/p50_ms");
     add(
         "intercept added latency p50 (c=1) ≤ 0.1 ms",
@@ -517,5 +533,25 @@ not json
             md.contains("| sy_gateway | 6000 | 80.5 | 2.500 | 5.000 | 0.500 | 0 |"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn a_pgo_build_is_compared_with_the_plain_build_and_with_nginx() {
+        let r = Runs::parse(
+            r#"{"label":"sy_intercept","scenario":"json_c16","rps":20000,"proxy_cpu_us_per_req":40.0}
+{"label":"sy_intercept_pgo","scenario":"json_c16","rps":23000,"proxy_cpu_us_per_req":35.0}
+{"label":"nginx_tls","scenario":"json_c16","rps":46000,"proxy_cpu_us_per_req":20.0}"#,
+        );
+        let md = markdown(&r, &json!({}));
+        assert!(
+            md.contains("| sy_intercept_pgo | sy_intercept | 1.15× | – | 1.14× |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| … the same, switchyard built with PGO | 0.50× | FAIL |"),
+            "{md}"
+        );
+        let without = markdown(&Runs::parse(""), &json!({}));
+        assert!(!without.contains("PGO"), "{without}");
     }
 }

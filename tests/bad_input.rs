@@ -99,6 +99,41 @@ async fn headers_over_64_kib_get_431() {
     still_serving(&sy).await;
 }
 
+/// The stream limit the server announces in its first HTTP/2 SETTINGS frame
+/// (SETTINGS_MAX_CONCURRENT_STREAMS), read from the raw socket.
+async fn h2_stream_limit(sy: &Switchyard) -> Option<u32> {
+    let mut tcp = TcpStream::connect(sy.addr).await.unwrap();
+    // The client preface, then an empty SETTINGS frame.
+    tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let mut head = [0u8; 9];
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_exact(&mut head))
+        .await
+        .expect("no SETTINGS frame from the server")
+        .unwrap();
+    assert_eq!(
+        head[3], 0x4,
+        "the server's first frame is SETTINGS: {head:?}"
+    );
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let mut payload = vec![0; len];
+    tcp.read_exact(&mut payload).await.unwrap();
+    payload
+        .chunks_exact(6)
+        .find(|s| u16::from_be_bytes([s[0], s[1]]) == 0x3)
+        .map(|s| u32::from_be_bytes([s[2], s[3], s[4], s[5]]))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn h2_clients_are_told_the_concurrent_stream_limit() {
+    for (config, want) in [("", 128), ("[limits]\nmax_h2_streams = 3\n", 3)] {
+        let sy = Switchyard::start(config);
+        assert_eq!(h2_stream_limit(&sy).await, Some(want), "{config:?}");
+        still_serving(&sy).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn api_errors_are_protocol_shaped() {
     let fake = FakeProvider::start().await;

@@ -64,24 +64,7 @@ W="$(mktemp -d "$ROOT/target/bench/profile-XXXXXX")"
 PIDS+=("$!")
 UP="$(wait_line "$W/upstream.out" "listening on" 10 | sed 's|.*http://||')"
 mkdir -p "$W/state"
-cat > "$W/switchyard.toml" <<EOF
-listen = "127.0.0.1:0"
-[intercept]
-hosts = ["*.bench.test"]
-[providers.openai]
-kind = "openai"
-base_url = "http://$UP/v1"
-hosts = ["*.bench.test"]
-[providers.chatonly]
-kind = "openai_chat"
-base_url = "http://$UP/v1"
-[[routes]]
-protocol = "anthropic_messages"
-model = "claude-*"
-provider = "chatonly"
-[audit]
-path = "$W/audit.jsonl"
-EOF
+"$ROOT/scripts/bench-config.sh" "$UP" "$W/audit.jsonl" > "$W/switchyard.toml"
 SWITCHYARD_STATE_DIR="$W/state" valgrind --tool=callgrind --instr-atstart=no \
     --callgrind-out-file="$W/callgrind.out" \
     "$SY" run --config "$W/switchyard.toml" > "$W/switchyard.out" 2> "$W/switchyard.err" &

@@ -233,36 +233,7 @@ if [ "$SWITCHYARD" = 1 ]; then
 start_switchyard() { # start_switchyard NAME BINARY: sets SY_PID, SY_ADDR, SY_CA
     local name="$1" binary="$2" state="$WORK/$1-state"
     mkdir -p "$state"
-    cat > "$WORK/$name.toml" <<EOF
-listen = "127.0.0.1:0"
-
-[intercept]
-hosts = ["*.bench.test"]
-
-# Pass-through for both doors: Chat Completions to an openai provider that
-# also serves every intercepted *.bench.test host.
-[providers.openai]
-kind = "openai"
-base_url = "http://$UP_ADDR/v1"
-hosts = ["*.bench.test"]
-
-[providers.anthropic]
-kind = "anthropic"
-base_url = "http://$UP_ADDR"
-
-# Conversion: Messages requests for claude-* go to a Chat-only provider.
-[providers.chatonly]
-kind = "openai_chat"
-base_url = "http://$UP_ADDR/v1"
-
-[[routes]]
-protocol = "anthropic_messages"
-model = "claude-*"
-provider = "chatonly"
-
-[audit]
-path = "$WORK/$name-audit.jsonl"
-EOF
+    scripts/bench-config.sh "$UP_ADDR" "$WORK/$name-audit.jsonl" > "$WORK/$name.toml"
     SWITCHYARD_STATE_DIR="$state" start "$name" 1 "$binary" run --config "$WORK/$name.toml"
     SY_PID=$LAST_PID
     SY_ADDR="$(wait_line "$WORK/$name.out" "listening on" 30 | sed 's|.*http://||')"

@@ -81,29 +81,8 @@ wait_line() { # wait_line FILE PATTERN: print the first matching line
 PIDS+=("$!")
 UP="$(wait_line "$WORK/upstream.out" "listening on" | sed 's|.*http://||')"
 
-# The bench's configuration (scripts/bench.sh): one intercepted host
-# pattern, pass-through for both doors, Messages -> Chat for claude-*.
-cat > "$WORK/switchyard.toml" <<EOF
-listen = "127.0.0.1:0"
-[intercept]
-hosts = ["*.bench.test"]
-[providers.openai]
-kind = "openai"
-base_url = "http://$UP/v1"
-hosts = ["*.bench.test"]
-[providers.anthropic]
-kind = "anthropic"
-base_url = "http://$UP"
-[providers.chatonly]
-kind = "openai_chat"
-base_url = "http://$UP/v1"
-[[routes]]
-protocol = "anthropic_messages"
-model = "claude-*"
-provider = "chatonly"
-[audit]
-path = "$WORK/audit.jsonl"
-EOF
+# The bench's configuration, so the profile trains what bench.sh measures.
+"$ROOT/scripts/bench-config.sh" "$UP" "$WORK/audit.jsonl" > "$WORK/switchyard.toml"
 mkdir -p "$WORK/state"
 SWITCHYARD_STATE_DIR="$WORK/state" "$ROOT/target/pgo-gen/release/switchyard" run \
     --config "$WORK/switchyard.toml" > "$WORK/switchyard.out" 2> "$WORK/switchyard.err" &

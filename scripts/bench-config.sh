@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Prints the switchyard configuration that bench.sh, bench-profile.sh and
+# build-pgo.sh run, so that they measure, profile and train the same thing.
+#
+#   scripts/bench-config.sh UPSTREAM_ADDR AUDIT_PATH > switchyard.toml
+set -euo pipefail
+UP="$1"
+AUDIT="$2"
+cat <<EOF
+listen = "127.0.0.1:0"
+
+[intercept]
+hosts = ["*.bench.test"]
+
+# Pass-through for both doors: Chat Completions to an openai provider that
+# also serves every intercepted *.bench.test host.
+[providers.openai]
+kind = "openai"
+base_url = "http://$UP/v1"
+hosts = ["*.bench.test"]
+
+[providers.anthropic]
+kind = "anthropic"
+base_url = "http://$UP"
+
+# Conversion: Messages requests for claude-* go to a Chat-only provider.
+[providers.chatonly]
+kind = "openai_chat"
+base_url = "http://$UP/v1"
+
+[[routes]]
+protocol = "anthropic_messages"
+model = "claude-*"
+provider = "chatonly"
+
+[audit]
+path = "$AUDIT"
+EOF

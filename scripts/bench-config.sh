@@ -33,6 +33,19 @@ protocol = "anthropic_messages"
 model = "claude-*"
 provider = "chatonly"
 
+# The other directions, which build-pgo.sh trains: Chat requests for
+# claude-* converted to Messages, and Responses requests converted to Chat
+# (the bench upstream answers Chat and Messages only).
+[[routes]]
+protocol = "openai_chat_completions"
+model = "claude-*"
+provider = "anthropic"
+
+[[routes]]
+protocol = "openai_responses"
+model = "*"
+provider = "chatonly"
+
 [audit]
 path = "$AUDIT"
 EOF

@@ -10,13 +10,15 @@
 #   scripts/build-pgo.sh --force  # rebuild even if it is newer than the source
 #
 # Needs the `llvm-tools` rustup component for llvm-profdata (installed here
-# if missing). Takes two release builds plus ~40 s of training: ~15 minutes
+# if missing). Takes two release builds plus ~1 min of training: ~15 minutes
 # on 2 cores. The builds use their own target directories (target/pgo-gen,
 # target/pgo-use), so the ordinary release build stays incremental.
 #
 # Training covers what a workstation proxy spends its time on: intercepted
-# and gateway JSON and SSE (CONNECT + TLS, keep-alive), Messages -> Chat
-# conversion, 100 KB agent-sized requests, and leaf minting for new hosts.
+# and gateway JSON and SSE (CONNECT + TLS, keep-alive), conversion in three
+# directions (Messages -> Chat, Chat -> Messages, Responses -> Chat), 100 KB
+# agent-sized requests, and leaf minting for new hosts. A training run that
+# fails or gets a wrongly shaped answer fails the build.
 # Code the training does not reach is compiled as without PGO, only colder.
 set -euo pipefail
 
@@ -92,10 +94,15 @@ SY="$(wait_line "$WORK/switchyard.out" "listening on" | sed 's|.*http://||')"
 CA="$WORK/state/ca/ca.pem"
 INTERCEPT=(--addr "$SY" --via connect --host api.bench.test --ca "$CA")
 
-train() { # train WHAT ARGS...: one load run; its failure fails the build
+train() { # train WHAT ARGS...: one load run; a failed or wrong answer fails the build
     log "training: $1"
     shift
-    "$BIN/loadgen" load --label train -d "$SECS" --warmup 0.5 "$@" > /dev/null
+    local out
+    out="$("$BIN/loadgen" load --label train -d "$SECS" --warmup 0.5 "$@")"
+    case "$out" in
+        *'"errors":0,'*'"first_error":null'*) ;;
+        *) echo "build-pgo.sh: training run failed: $out" >&2; exit 1 ;;
+    esac
 }
 train "intercept, JSON, c=16" -c 16 "${INTERCEPT[@]}"
 train "intercept, SSE" -c 4 --stream "${INTERCEPT[@]}"
@@ -105,6 +112,14 @@ train "gateway, SSE" -c 4 --stream --addr "$SY"
 train "conversion, JSON, c=16" -c 16 --api messages --addr "$SY"
 train "conversion, SSE" -c 4 --stream --api messages --addr "$SY"
 train "conversion, 100 KB requests" -c 16 --request-kb 100 --api messages --addr "$SY"
+# The other conversions (routes in bench-config.sh): Chat -> Messages and
+# Responses -> Chat, so that their encoders and stream state machines are
+# not left cold.
+train "Chat -> Messages, JSON" -c 16 --api chat --model claude-bench --addr "$SY"
+train "Chat -> Messages, SSE" -c 4 --stream --api chat --model claude-bench --addr "$SY"
+train "Responses -> Chat, JSON" -c 16 --api responses --addr "$SY"
+train "Responses -> Chat, SSE" -c 4 --stream --api responses --addr "$SY"
+train "Responses -> Chat, 100 KB requests" -c 16 --request-kb 100 --api responses --addr "$SY"
 log "training: new hosts"
 "$BIN/loadgen" newhost --label train --count 50 --addr "$SY" --via connect --ca "$CA" > /dev/null
 

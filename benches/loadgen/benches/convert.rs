@@ -94,6 +94,11 @@ fn bench_requests(c: &mut Criterion) {
             Protocol::OpenAiResponses,
         ),
         (Api::Chat, Protocol::OpenAiChat, Protocol::AnthropicMessages),
+        (
+            Api::Responses,
+            Protocol::OpenAiResponses,
+            Protocol::OpenAiChat,
+        ),
     ];
     for (api, from, to) in pairs {
         let body = agent_body("bench", false, api, 100 * 1024);

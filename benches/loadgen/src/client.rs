@@ -146,7 +146,13 @@ impl Expect {
             return Err(format!("stream without {:?}: {}", self.sse_end, shown()));
         }
         match serde_json::from_slice::<serde_json::Value>(body) {
-            Ok(v) if v.get("error").is_none() && v.get(self.json_key).is_some() => Ok(()),
+            // A Responses object carries `"error": null` when all went well.
+            Ok(v)
+                if v.get("error").is_none_or(serde_json::Value::is_null)
+                    && v.get(self.json_key).is_some() =>
+            {
+                Ok(())
+            }
             _ => Err(format!(
                 "unexpected answer (no {:?}): {}",
                 self.json_key,
@@ -587,6 +593,17 @@ mod tests {
         };
         assert!(chat.check(false, br#"{"choices":[]}"#).is_ok());
         assert!(chat.check(false, br#"{"choices":[],"error":{}}"#).is_err());
+        let responses = Expect {
+            json_key: "output",
+            sse_end: "response.completed",
+        };
+        assert!(responses
+            .check(false, br#"{"output":[],"error":null}"#)
+            .is_ok());
+        assert!(responses
+            .check(false, br#"{"output":[],"error":{"code":"server_error"}}"#)
+            .is_err());
+        assert!(responses.check(false, br#"{"choices":[]}"#).is_err());
         assert!(chat.check(false, br#"{"content":[]}"#).is_err());
         assert!(chat.check(true, b"data: {}\n\ndata: [DONE]\n\n").is_ok());
         assert!(chat.check(true, b"event: message_start\n\n").is_err());

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use loadgen::bodies::{agent_body, Api};
+use loadgen::bodies::{agent_body, small_body, Api};
 use loadgen::client::{self, Load, RequestSpec, SseSpec, Target, Via};
 use loadgen::procfs;
 use loadgen::stats::summarize;
@@ -222,10 +222,6 @@ fn target_of(t: &TargetArgs) -> Result<(Target, RequestSpec), String> {
         (_, true) => return Err("--via tls/connect needs --ca".into()),
         (_, false) => Some(loadgen::tls::client_config(&t.ca)?),
     };
-    let (path, model) = match t.api {
-        Api::Chat => ("/v1/chat/completions", "gpt-bench"),
-        Api::Messages => ("/v1/messages", "claude-bench"),
-    };
     let mut headers = vec![("authorization".to_owned(), "Bearer sk-bench".to_owned())];
     if matches!(t.api, Api::Messages) {
         headers.push(("anthropic-version".into(), "2023-06-01".into()));
@@ -244,52 +240,33 @@ fn target_of(t: &TargetArgs) -> Result<(Target, RequestSpec), String> {
         },
         RequestSpec {
             host: t.host.clone(),
-            path: t.path.clone().unwrap_or_else(|| path.to_owned()),
+            path: t.path.clone().unwrap_or_else(|| t.api.path().to_owned()),
             body: Bytes::new(),
             headers,
-            expect: Some(match t.api {
-                Api::Chat => client::Expect {
-                    json_key: "choices",
-                    sse_end: "[DONE]",
-                },
-                Api::Messages => client::Expect {
-                    json_key: "content",
-                    sse_end: "message_stop",
-                },
+            expect: Some(client::Expect {
+                json_key: t.api.answer_key(),
+                sse_end: t.api.stream_end(),
             }),
         },
     ))
     .map(|(target, mut spec)| {
-        spec.body = request_body(t.model.as_deref().unwrap_or(model), false);
+        spec.body = small_body(&model_of(t), false, t.api);
         (target, spec)
     })
 }
 
-/// A small generation request, as an SDK would send it.
-fn request_body(model: &str, stream: bool) -> Bytes {
-    Bytes::from(
-        json!({
-            "model": model,
-            "max_tokens": 64,
-            "messages": [{"role": "user", "content": "Say hello in one short sentence."}],
-            "stream": stream,
-        })
-        .to_string(),
-    )
+/// The model named on the command line, or the API's bench model.
+fn model_of(t: &TargetArgs) -> String {
+    t.model
+        .clone()
+        .unwrap_or_else(|| t.api.default_model().to_owned())
 }
 
 async fn load(a: LoadArgs) -> Result<Value, String> {
     let (target, mut request) = target_of(&a.target)?;
-    let model = a
-        .target
-        .model
-        .clone()
-        .unwrap_or_else(|| match a.target.api {
-            Api::Chat => "gpt-bench".into(),
-            Api::Messages => "claude-bench".into(),
-        });
+    let model = model_of(&a.target);
     request.body = if a.request_kb == 0 {
-        request_body(&model, a.stream)
+        small_body(&model, a.stream, a.target.api)
     } else {
         agent_body(&model, a.stream, a.target.api, a.request_kb * 1024)
     };
@@ -402,15 +379,7 @@ async fn newhost(a: NewhostArgs) -> Result<Value, String> {
 
 async fn hold(a: HoldArgs) -> Result<Value, String> {
     let (target, mut request) = target_of(&a.target)?;
-    let model = a
-        .target
-        .model
-        .clone()
-        .unwrap_or_else(|| match a.target.api {
-            Api::Chat => "gpt-bench".into(),
-            Api::Messages => "claude-bench".into(),
-        });
-    request.body = request_body(&model, true);
+    request.body = small_body(&model_of(&a.target), true, a.target.api);
     // Slow, long streams: they stay open for the whole measurement.
     request
         .headers

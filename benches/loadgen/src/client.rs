@@ -121,8 +121,9 @@ pub struct RequestSpec {
     pub path: String,
     pub body: Bytes,
     pub headers: Vec<(String, String)>,
-    /// What a correct answer looks like, checked on each connection's first
-    /// answer (a peer that answers 200 with an error body must not count).
+    /// What a correct answer looks like, checked on each worker's first
+    /// measured answer (a peer that answers 200 with an error body must not
+    /// count).
     pub expect: Option<Expect>,
 }
 
@@ -315,8 +316,14 @@ async fn worker(
         if counted && !take_one(&budget) {
             break;
         }
-        let check = if checked { None } else { load.request.expect };
-        checked = true;
+        // Checked on a measured request, so that a wrong answer counts as
+        // an error of the run instead of vanishing into the warm-up.
+        let check = if checked || !counted {
+            None
+        } else {
+            load.request.expect
+        };
+        checked |= counted;
         match exchange(sender, req, load.sse, check, t0).await {
             Ok(seen) => {
                 if !counted {
@@ -583,6 +590,49 @@ mod tests {
         assert_eq!(count_event_ends(b'\n', b"\ndata: c"), 1);
         assert_eq!(count_event_ends(0, b"\n\n\n\n"), 2);
         assert_eq!(count_event_ends(0, b"data: x\n"), 0);
+    }
+
+    /// The bench upstream answers `/v1/responses` in Messages shape, which
+    /// has no `output`: every worker's check must fail and be counted, even
+    /// with a warm-up long enough to hold each worker's first request.
+    #[tokio::test]
+    async fn a_wrong_answer_is_an_error_of_the_run() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(crate::upstream::serve(listener, Default::default()));
+        let load = |path: &str| Load {
+            target: Target {
+                addr,
+                via: Via::Plain,
+                tls: None,
+            },
+            request: RequestSpec {
+                host: "bench".into(),
+                path: path.into(),
+                body: Bytes::from_static(br#"{"model":"m","stream":false}"#),
+                headers: Vec::new(),
+                expect: Some(Expect {
+                    json_key: "output",
+                    sse_end: "response.completed",
+                }),
+            },
+            concurrency: 2,
+            warmup: Duration::from_millis(200),
+            duration: Duration::from_millis(200),
+            sse: None,
+            max_requests: None,
+        };
+        let (wrong, _) = run(load("/v1/responses"), || ()).await;
+        assert_eq!(wrong.errors, 2, "{:?}", wrong.first_error);
+        assert!(wrong.first_error.unwrap().contains("no \"output\""));
+        let mut right = load("/v1/messages");
+        right.request.expect = Some(Expect {
+            json_key: "content",
+            sse_end: "message_stop",
+        });
+        let (right, _) = run(right, || ()).await;
+        assert_eq!(right.errors, 0, "{:?}", right.first_error);
+        assert!(right.requests > 0);
     }
 
     #[test]

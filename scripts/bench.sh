@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-command benchmark: switchyard against direct, a bare TCP relay (the
-# floor), nginx, mitmdump and LiteLLM, same load client (benches/loadgen),
-# same fast fake upstream.
+# floor), a lean TLS + HTTP/1.1 relay on switchyard's stack (the floor of
+# its kind), nginx, mitmdump and LiteLLM, same load client
+# (benches/loadgen), same fast fake upstream.
 #
 #   scripts/bench.sh                 # full run (~4 minutes of measuring)
 #   scripts/bench.sh --quick         # short windows, fewer hosts/streams (~1.5 min)
@@ -179,7 +180,7 @@ snapshot() { # machine state, for the report's contention block
 }
 
 # ---------------------------------------------------------------- build
-log "building release binaries (switchyard, loadgen, bench-upstream, bench-relay, bench-report)"
+log "building release binaries (switchyard, loadgen, bench-upstream, bench-relay, bench-lean, bench-report)"
 # Two commands: with `-p loadgen`, `--bin switchyard` would be looked for in loadgen.
 cargo build --release --quiet --bin switchyard
 cargo build --release --quiet -p loadgen --bins
@@ -226,6 +227,14 @@ RELAY_PID=$LAST_PID
 RELAY_ADDR="$(wait_line "$WORK/relay.out" "listening on" 10 | sed 's|.*tcp://||')"
 measure_path tcp_relay "--pid $RELAY_PID" --addr "$RELAY_ADDR"
 stop "$RELAY_PID"
+
+# The floor of a TLS + HTTP/1.1 proxy on switchyard's stack (tokio, rustls):
+# heads parsed, bytes relayed, nothing else (no routing, no audit).
+start lean 1 "$BIN/bench-lean" --to "$UP_ADDR" --ca-out "$WORK/lean-ca.pem"
+LEAN_PID=$LAST_PID
+LEAN_ADDR="$(wait_line "$WORK/lean.out" "listening on" 10 | sed 's|.*https://||')"
+measure_path lean_tls "--pid $LEAN_PID" --addr "$LEAN_ADDR" --via tls --host localhost --ca "$WORK/lean-ca.pem"
+stop "$LEAN_PID"
 
 # ---------------------------------------------------------------- switchyard
 AUDIT_LINES=0

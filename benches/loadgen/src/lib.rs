@@ -8,6 +8,8 @@
 //!   bodies, SSE streams of N events with a gap);
 //! - [`relay`]: a TCP relay behind `bench-relay`, the floor any proxy's
 //!   added latency sits on;
+//! - [`lean`]: a lean TLS + HTTP/1.1 reverse proxy behind `bench-lean`, the
+//!   floor of a TLS proxy on switchyard's stack (tokio, rustls);
 //! - [`report`]: turns the runs' JSON lines into the markdown table and the
 //!   results file (`bench-report`);
 //! - [`stats`] and [`procfs`]: percentiles, and CPU/RSS of other processes.
@@ -16,6 +18,7 @@
 
 pub mod bodies;
 pub mod client;
+pub mod lean;
 pub mod procfs;
 pub mod relay;
 pub mod report;

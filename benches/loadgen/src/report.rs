@@ -18,6 +18,10 @@ pub const PATHS: &[(&str, &str)] = &[
         "TCP relay: copies bytes both ways, no TLS, no HTTP; the floor one extra process adds",
     ),
     (
+        "lean_tls",
+        "lean TLS + HTTP/1.1 relay on switchyard's stack (tokio, rustls; bench-lean): heads parsed, bytes relayed, no routing, no audit",
+    ),
+    (
         "sy_intercept",
         "switchyard intercept: CONNECT + TLS, keep-alive",
     ),
@@ -46,11 +50,23 @@ pub const PATHS: &[(&str, &str)] = &[
 const PAIRS: &[(&str, &[&str])] = &[
     (
         "sy_intercept",
-        &["tcp_relay", "nginx_tls", "mitmdump", "litellm_gateway"],
+        &[
+            "tcp_relay",
+            "lean_tls",
+            "nginx_tls",
+            "mitmdump",
+            "litellm_gateway",
+        ],
     ),
     (
         "sy_intercept_pgo",
-        &["sy_intercept", "tcp_relay", "nginx_tls", "mitmdump"],
+        &[
+            "sy_intercept",
+            "tcp_relay",
+            "lean_tls",
+            "nginx_tls",
+            "mitmdump",
+        ],
     ),
     (
         "sy_gateway",
@@ -533,6 +549,21 @@ not json
             md.contains("| sy_gateway | 6000 | 80.5 | 2.500 | 5.000 | 0.500 | 0 |"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn the_lean_stack_floor_is_a_row_and_a_comparison() {
+        let r = Runs::parse(
+            r#"{"label":"sy_intercept","scenario":"json_c16","rps":20000,"proxy_cpu_us_per_req":40.0}
+{"label":"lean_tls","scenario":"json_c16","rps":50000,"proxy_cpu_us_per_req":12.0}"#,
+        );
+        let md = markdown(&r, &json!({}));
+        assert!(md.contains("| lean_tls | – | 50000 | 12.0 |"), "{md}");
+        assert!(
+            md.contains("- `lean_tls`: lean TLS + HTTP/1.1 relay"),
+            "{md}"
+        );
+        assert!(md.contains("| sy_intercept | lean_tls | 0.40× |"), "{md}");
     }
 
     #[test]

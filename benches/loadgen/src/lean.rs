@@ -6,7 +6,11 @@
 //! (`content-length`, or chunked framing, forwarded as it arrives); no
 //! routing, no header rewriting, no usage, no audit. Where `bench-relay`
 //! is the floor of one more process on the path, this is the floor of a
-//! TLS + HTTP/1 proxy written on switchyard's stack.
+//! TLS + HTTP/1 proxy written on switchyard's stack. [`serve_hyper`] is the
+//! same relay on hyper's server and hyper-util's pooled client, which
+//! switchyard's intercept path uses: the two apart show what the HTTP
+//! library costs, and switchyard apart from the second what its own
+//! per-request work costs.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -81,6 +85,49 @@ async fn connection(acceptor: TlsAcceptor, tcp: TcpStream, to: SocketAddr) -> st
         {
             return Ok(());
         }
+    }
+}
+
+/// The same relay written with hyper's HTTP/1.1 server and hyper-util's
+/// pooled client, the pair switchyard's intercept path runs every request
+/// through: the difference to [`serve`] is what the HTTP library costs.
+pub async fn serve_hyper(listener: TcpListener, to: SocketAddr, tls: Arc<ServerConfig>) {
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let acceptor = TlsAcceptor::from(tls);
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_nodelay(true);
+    let client: Client<_, hyper::body::Incoming> =
+        Client::builder(TokioExecutor::new()).build(connector);
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            continue;
+        };
+        let (acceptor, client) = (acceptor.clone(), client.clone());
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let service = hyper::service::service_fn(move |mut req| {
+                let client = client.clone();
+                async move {
+                    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+                    *req.uri_mut() = format!("http://{to}{path}")
+                        .parse()
+                        .map_err(|e: hyper::http::uri::InvalidUri| e.to_string())?;
+                    client.request(req).await.map_err(|e| e.to_string())
+                }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), service)
+                .await
+            {
+                eprintln!("bench-lean: {e}");
+            }
+        });
     }
 }
 
@@ -254,23 +301,30 @@ mod tests {
 
     use crate::client::{run, Expect, Load, RequestSpec, SseSpec, Target, Via};
 
-    /// The bench upstream behind the lean proxy, a TLS load client in
-    /// front: JSON answers and SSE streams arrive whole, with no errors.
+    /// The bench upstream behind each relay (hand-written and hyper), a
+    /// TLS load client in front: JSON answers and SSE streams arrive whole,
+    /// with no errors.
     #[tokio::test]
     async fn json_and_streams_pass_through_tls() {
         let origin = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let origin_addr = origin.local_addr().unwrap();
         tokio::spawn(crate::upstream::serve(origin, Default::default()));
         let (tls, ca) = mint_localhost().unwrap();
-        let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = proxy.local_addr().unwrap();
-        tokio::spawn(serve(proxy, origin_addr, tls));
+        let lean = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let lean_addr = lean.local_addr().unwrap();
+        tokio::spawn(serve(lean, origin_addr, tls.clone()));
+        let hyper = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let hyper_addr = hyper.local_addr().unwrap();
+        tokio::spawn(serve_hyper(hyper, origin_addr, tls));
         let ca_file =
             std::env::temp_dir().join(format!("bench-lean-ca-{}.pem", std::process::id()));
         std::fs::write(&ca_file, ca).unwrap();
         let client_tls = crate::tls::client_config(&[&ca_file]).unwrap();
         let _ = std::fs::remove_file(&ca_file);
-        for stream in [false, true] {
+        for (addr, stream) in [lean_addr, hyper_addr]
+            .into_iter()
+            .flat_map(|a| [(a, false), (a, true)])
+        {
             let load = Load {
                 target: Target {
                     addr,
@@ -299,9 +353,13 @@ mod tests {
             // waiting: that must fail the test, not hang it.
             let (out, _) = tokio::time::timeout(Duration::from_secs(20), run(load, || ()))
                 .await
-                .unwrap_or_else(|_| panic!("stream={stream}: no answer in 20 s"));
-            assert_eq!(out.errors, 0, "stream={stream}: {:?}", out.first_error);
-            assert!(out.requests > 0, "stream={stream}");
+                .unwrap_or_else(|_| panic!("{addr} stream={stream}: no answer in 20 s"));
+            assert_eq!(
+                out.errors, 0,
+                "{addr} stream={stream}: {:?}",
+                out.first_error
+            );
+            assert!(out.requests > 0, "{addr} stream={stream}");
             if stream {
                 assert_eq!(out.streams, out.requests);
                 assert!(out.events >= 20 * out.streams, "{} events", out.events);

@@ -22,6 +22,10 @@ pub const PATHS: &[(&str, &str)] = &[
         "lean TLS + HTTP/1.1 relay on switchyard's stack (tokio, rustls; bench-lean): heads parsed, bytes relayed, no routing, no audit",
     ),
     (
+        "hyper_tls",
+        "the same relay on hyper's HTTP/1.1 server and hyper-util's pooled client (bench-lean --hyper), as switchyard's intercept uses them",
+    ),
+    (
         "sy_intercept",
         "switchyard intercept: CONNECT + TLS, keep-alive",
     ),
@@ -53,6 +57,7 @@ const PAIRS: &[(&str, &[&str])] = &[
         &[
             "tcp_relay",
             "lean_tls",
+            "hyper_tls",
             "nginx_tls",
             "mitmdump",
             "litellm_gateway",
@@ -552,10 +557,11 @@ not json
     }
 
     #[test]
-    fn the_lean_stack_floor_is_a_row_and_a_comparison() {
+    fn the_stack_floors_are_rows_and_comparisons() {
         let r = Runs::parse(
             r#"{"label":"sy_intercept","scenario":"json_c16","rps":20000,"proxy_cpu_us_per_req":40.0}
-{"label":"lean_tls","scenario":"json_c16","rps":50000,"proxy_cpu_us_per_req":12.0}"#,
+{"label":"lean_tls","scenario":"json_c16","rps":50000,"proxy_cpu_us_per_req":12.0}
+{"label":"hyper_tls","scenario":"json_c16","rps":40000,"proxy_cpu_us_per_req":16.0}"#,
         );
         let md = markdown(&r, &json!({}));
         assert!(md.contains("| lean_tls | – | 50000 | 12.0 |"), "{md}");
@@ -564,6 +570,8 @@ not json
             "{md}"
         );
         assert!(md.contains("| sy_intercept | lean_tls | 0.40× |"), "{md}");
+        assert!(md.contains("| hyper_tls | – | 40000 | 16.0 |"), "{md}");
+        assert!(md.contains("| sy_intercept | hyper_tls | 0.50× |"), "{md}");
     }
 
     #[test]

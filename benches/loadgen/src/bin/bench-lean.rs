@@ -1,4 +1,4 @@
-//! `bench-lean --to ADDR --ca-out PEM [--listen ADDR]`: a lean
+//! `bench-lean --to ADDR --ca-out PEM [--listen ADDR] [--hyper]`: a lean
 //! TLS-terminating HTTP/1.1 reverse proxy on switchyard's stack (see
 //! `loadgen::lean`), the floor for a TLS proxy written with tokio and
 //! rustls. It mints a throw-away CA and a `localhost` leaf at start and
@@ -22,6 +22,10 @@ struct Cli {
     /// Where to write the PEM CA that signed the served certificate.
     #[arg(long)]
     ca_out: PathBuf,
+    /// Relay with hyper's server and hyper-util's pooled client instead of
+    /// the hand-written HTTP/1.1 loop (what switchyard's intercept uses).
+    #[arg(long)]
+    hyper: bool,
 }
 
 fn main() -> ExitCode {
@@ -37,7 +41,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    loadgen::serve_main("bench-lean", "https", cli.listen, None, |listener| {
-        loadgen::lean::serve(listener, cli.to, tls)
-    })
+    loadgen::serve_main(
+        "bench-lean",
+        "https",
+        cli.listen,
+        None,
+        |listener| async move {
+            if cli.hyper {
+                loadgen::lean::serve_hyper(listener, cli.to, tls).await
+            } else {
+                loadgen::lean::serve(listener, cli.to, tls).await
+            }
+        },
+    )
 }

@@ -6,6 +6,9 @@
 # that cannot be installed fails the run; no test skips itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The suite needs ~5 GB of disk (build, fuzz build, SDK venv, npm tools);
+# say what there is, so a full disk reads as such in the log.
+echo "test.sh: free disk here: $(df -h . | awk 'NR==2 {print $4}')"
 
 apt_packages=()
 command -v curl >/dev/null || apt_packages+=(curl)
@@ -61,6 +64,10 @@ export SWITCHYARD_GEMINI="$npm_dir/node_modules/.bin/gemini"
 "$SWITCHYARD_CLAUDE" --version
 "$SWITCHYARD_CODEX" --version
 "$SWITCHYARD_GEMINI" --version
+
+# Incremental state would add ~2.6 GB to a from-scratch build of the suite,
+# and CI machines can be short of disk; opt back in with CARGO_INCREMENTAL=1.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 log="target/test-output.log"
 mkdir -p target

@@ -6,7 +6,7 @@
 # that cannot be installed fails the run; no test skips itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The suite needs ~5 GB of disk (build, fuzz build, SDK venv, npm tools);
+# The suite needs ~4 GB of disk (build, fuzz build, SDK venv, npm tools);
 # say what there is, so a full disk reads as such in the log.
 echo "test.sh: free disk here: $(df -h . | awk 'NR==2 {print $4}')"
 

@@ -16,29 +16,77 @@ fn ticks_per_sec() -> f64 {
     }
 }
 
-/// utime + stime of one process (all its threads), in seconds; 0 when it is
-/// gone.
-pub fn cpu_seconds(pid: u32) -> f64 {
+/// CPU time of one process (all its threads), in seconds, split the way the
+/// kernel accounts it: its own code against the kernel's work for it
+/// (syscalls, the network stack, page cache). The split tells a proxy's
+/// per-request pipeline from what the sockets and files cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuTimes {
+    pub user: f64,
+    pub system: f64,
+}
+
+impl CpuTimes {
+    pub fn total(self) -> f64 {
+        self.user + self.system
+    }
+
+    /// What was spent between `earlier` and `self`.
+    pub fn since(self, earlier: CpuTimes) -> CpuTimes {
+        CpuTimes {
+            user: self.user - earlier.user,
+            system: self.system - earlier.system,
+        }
+    }
+}
+
+/// utime and stime of one process; zero when it is gone.
+pub fn cpu_times(pid: u32) -> CpuTimes {
     let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
+        return CpuTimes::default();
     };
+    parse_cpu_times(&stat, ticks_per_sec())
+}
+
+/// utime and stime from the text of `/proc/<pid>/stat`.
+fn parse_cpu_times(stat: &str, ticks: f64) -> CpuTimes {
     // The command name may hold spaces and parentheses: fields start after
     // the last ')'. utime and stime are fields 14 and 15 (1-based), i.e.
     // the 12th and 13th after the name.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return 0.0;
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return CpuTimes::default();
     };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let jiffies: u64 = fields
-        .get(11..13)
-        .map(|f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum())
-        .unwrap_or(0);
-    jiffies as f64 / ticks_per_sec()
+    let mut fields = rest.split_whitespace().skip(11);
+    let mut next = || {
+        fields
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(0.0, |j| j as f64 / ticks)
+    };
+    CpuTimes {
+        user: next(),
+        system: next(),
+    }
+}
+
+/// Sum of [`cpu_times`] over `pids`.
+pub fn cpu_times_all(pids: &[u32]) -> CpuTimes {
+    pids.iter()
+        .map(|&p| cpu_times(p))
+        .fold(CpuTimes::default(), |a, b| CpuTimes {
+            user: a.user + b.user,
+            system: a.system + b.system,
+        })
+}
+
+/// utime + stime of one process, in seconds; 0 when it is gone.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    cpu_times(pid).total()
 }
 
 /// Sum of [`cpu_seconds`] over `pids`.
 pub fn cpu_seconds_all(pids: &[u32]) -> f64 {
-    pids.iter().map(|&p| cpu_seconds(p)).sum()
+    cpu_times_all(pids).total()
 }
 
 /// Resident set size of one process in bytes (VmRSS); 0 when it is gone.
@@ -115,5 +163,29 @@ mod tests {
         assert!(cpu_seconds(me) >= 0.0);
         assert_eq!(rss_bytes(u32::MAX), 0);
         assert!(machine_busy_seconds() > 0.0);
+    }
+
+    #[test]
+    fn user_and_system_time_come_from_fields_14_and_15() {
+        // A command name with spaces and a ')' of its own, as the kernel
+        // prints it; utime 250 and stime 120 ticks.
+        let stat =
+            "4242 (a b) c) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 120 0 0 20 0 3 0 100 0 0";
+        let t = parse_cpu_times(stat, 100.0);
+        assert_eq!(
+            t,
+            CpuTimes {
+                user: 2.5,
+                system: 1.2
+            }
+        );
+        assert!((t.total() - 3.7).abs() < 1e-9);
+        let later = CpuTimes {
+            user: 3.0,
+            system: 2.0,
+        };
+        assert_eq!(later.since(t).user, 0.5);
+        assert!((later.since(t).system - 0.8).abs() < 1e-9);
+        assert_eq!(parse_cpu_times("garbage", 100.0), CpuTimes::default());
     }
 }

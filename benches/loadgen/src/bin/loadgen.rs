@@ -285,10 +285,10 @@ async fn load(a: LoadArgs) -> Result<Value, String> {
     let me = std::process::id();
     let pids = a.common.pids.clone();
     let aux = a.common.aux_pids.clone();
-    let before = std::sync::Mutex::new((0.0, 0.0, 0.0, 0.0));
+    let before = std::sync::Mutex::new((procfs::CpuTimes::default(), 0.0, 0.0, 0.0));
     let (mut out, window) = client::run(load, || {
         *before.lock().unwrap() = (
-            procfs::cpu_seconds_all(&pids),
+            procfs::cpu_times_all(&pids),
             procfs::cpu_seconds_all(&aux),
             procfs::cpu_seconds(me),
             procfs::machine_busy_seconds(),
@@ -296,7 +296,8 @@ async fn load(a: LoadArgs) -> Result<Value, String> {
     })
     .await;
     let (p0, a0, s0, m0) = *before.lock().unwrap();
-    let proxy_cpu = procfs::cpu_seconds_all(&pids) - p0;
+    let proxy_times = procfs::cpu_times_all(&pids).since(p0);
+    let proxy_cpu = proxy_times.total();
     let aux_cpu = procfs::cpu_seconds_all(&aux) - a0;
     let self_cpu = procfs::cpu_seconds(me) - s0;
     let machine = procfs::machine_busy_seconds() - m0;
@@ -317,6 +318,8 @@ async fn load(a: LoadArgs) -> Result<Value, String> {
         "proxy_cpu_s": proxy_cpu,
         // null without a process under test (the direct path).
         "proxy_cpu_us_per_req": (requests > 0 && !pids.is_empty()).then(|| proxy_cpu * 1e6 / requests as f64),
+        // The kernel's share of it: sockets, TLS records' syscalls, files.
+        "proxy_sys_us_per_req": (requests > 0 && !pids.is_empty()).then(|| proxy_times.system * 1e6 / requests as f64),
         "proxy_rss_mb": mb(procfs::rss_bytes_all(&pids)),
         "upstream_cpu_s": aux_cpu,
         "client_cpu_s": self_cpu,

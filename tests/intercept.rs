@@ -237,3 +237,78 @@ async fn a_client_that_disconnects_mid_stream_cancels_and_is_audited() {
     );
     assert!(line["duration_ms"].as_u64().unwrap() < 8000, "{line}");
 }
+
+/// With one worker thread switchyard runs tokio's single-threaded scheduler
+/// (`cli::run`): a stream dripping events must not hold up other requests,
+/// and every request still gets its audit line.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_worker_thread_serves_requests_alongside_a_stream() {
+    let fake = FakeProvider::start().await;
+    fake.push(Behavior::Drip {
+        gap: Duration::from_millis(250),
+        then: Box::default(),
+    });
+    let sy = Switchyard::start_with(
+        &config(&fake),
+        &[
+            ("TEST_ANTHROPIC_KEY", INJECTED),
+            ("TOKIO_WORKER_THREADS", "1"),
+        ],
+        &[],
+    );
+    let (addr, ca) = (sy.addr, sy.ca_pem());
+    let stream = tokio::spawn(async move {
+        let mut client = client::intercepted_h1(addr, "api.anthropic.com", &ca).await;
+        let body: serde_json::Value = serde_json::from_str(&messages_body(true)).unwrap();
+        let headers = [("anthropic-version", "2023-06-01")];
+        client::post_timed(
+            &mut client,
+            "api.anthropic.com",
+            "/v1/messages",
+            &headers,
+            &body,
+        )
+        .await
+    });
+    // The stream claims the Drip behaviour before the others are sent.
+    while fake.requests().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut others = Vec::new();
+    for _ in 0..8 {
+        let ca = sy.ca_pem();
+        others.push(tokio::spawn(async move {
+            let mut client = client::intercepted_h1(addr, "api.anthropic.com", &ca).await;
+            let body: serde_json::Value = serde_json::from_str(&messages_body(false)).unwrap();
+            let headers = [("anthropic-version", "2023-06-01")];
+            client::post_timed(
+                &mut client,
+                "api.anthropic.com",
+                "/v1/messages",
+                &headers,
+                &body,
+            )
+            .await
+        }));
+    }
+    for other in others {
+        let done = other.await.unwrap();
+        assert_eq!(done.status, 200, "{}", done.body());
+        assert!(
+            done.body().contains("\"type\":\"message\""),
+            "{}",
+            done.body()
+        );
+    }
+    assert!(
+        !stream.is_finished(),
+        "the other requests waited for the dripping stream"
+    );
+    let streamed = stream.await.unwrap();
+    assert_eq!(streamed.status, 200);
+    assert!(streamed.frames.len() >= 5, "{}", streamed.frames.len());
+    assert!(streamed.body().contains("event: message_stop"));
+    let lines = sy.wait_audit(9);
+    assert_eq!(lines.iter().filter(|l| l["stream"] == true).count(), 1);
+    assert!(lines.iter().all(|l| l["status"] == 200), "{lines:?}");
+}

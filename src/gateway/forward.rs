@@ -76,8 +76,10 @@ pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<
         };
         tried.push((provider.name.clone(), lease.credential()));
         let attempt = attempt(&mut ctx, &call, &plan, &provider, &lease).await;
-        let tried_as = format!("{}/{}", provider.name, credential_name(&provider, &lease));
-        let note = |what: &str| format!("{tried_as}: {what}");
+        // Only a failed attempt is noted: built then, not on every request.
+        let note = |what: &str, lease: &Lease| {
+            format!("{}/{}: {what}", provider.name, credential_name(&provider, lease))
+        };
         match attempt {
             // The outcome is taken first: a borrow of the (non-Sync) body held
             // across the awaits below would make this future non-Send.
@@ -91,19 +93,19 @@ pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<
                     }
                     Err(message) => {
                         lease.report(Outcome::ServerError).await;
-                        ctx.record.failover.push(note(&message));
+                        ctx.record.failover.push(note(&message, &lease));
                         last = Some(Failed::Error(StatusCode::BAD_GATEWAY, message));
                     }
                 },
                 Some(outcome) => {
                     lease.report(outcome).await;
-                    ctx.record.failover.push(note(resp.status().as_str()));
+                    ctx.record.failover.push(note(resp.status().as_str(), &lease));
                     last = Some(Failed::Answer(Box::new((resp, conversion, lease))));
                 }
             },
             Err((status, message)) => {
                 lease.report(Outcome::Unreachable).await;
-                ctx.record.failover.push(note(&message));
+                ctx.record.failover.push(note(&message, &lease));
                 last = Some(Failed::Error(status, message));
             }
         }

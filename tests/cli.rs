@@ -323,3 +323,20 @@ fn check_prints_the_route_table_and_route_explains_a_request() {
         check.stderr
     );
 }
+
+#[test]
+fn a_bad_worker_thread_count_is_an_error_not_a_panic() {
+    for bad in ["0", "many"] {
+        let (_dir, mut cmd) = in_temp();
+        let out =
+            run(cmd
+                .env("TOKIO_WORKER_THREADS", bad)
+                .args(["run", "--listen", "127.0.0.1:0"]));
+        assert_eq!(out.status.code(), Some(1), "{bad}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("TOKIO_WORKER_THREADS") && !out.stderr.contains("panicked"),
+            "{bad}: {}",
+            out.stderr
+        );
+    }
+}

@@ -118,17 +118,44 @@ impl UsageTap {
         self.completed
     }
 
+    /// For a whole JSON answer whose usage was read already
+    /// ([`AnswerUsage::read`]): the body is not kept or parsed again.
+    pub fn read_already(&mut self, answer: AnswerUsage) {
+        if !matches!(self.mode, Mode::Json(_)) {
+            return;
+        }
+        self.mode = Mode::Off;
+        self.take_answer(answer);
+    }
+
+    fn take_answer(&mut self, answer: AnswerUsage) {
+        if let Some(found) = answer.0.filter(Value::is_object) {
+            merge(self.usage.get_or_insert_with(Usage::default), &found);
+        }
+    }
+
     /// The usage seen, once the body has ended.
     pub fn finish(mut self) -> Option<Usage> {
         if let Mode::Json(buf) = std::mem::replace(&mut self.mode, Mode::Off) {
-            let usage = serde_json::from_slice::<UsageOnly>(&buf)
-                .ok()
-                .and_then(|b| b.usage);
-            if let Some(found) = usage.filter(Value::is_object) {
-                merge(self.usage.get_or_insert_with(Usage::default), &found);
+            if let Ok(answer) = AnswerUsage::read(&buf) {
+                self.take_answer(answer);
             }
         }
         self.usage
+    }
+}
+
+/// The `usage` object of a whole JSON answer, read while the gateway checks
+/// that the answer is JSON at all (one parse instead of two); carried to the
+/// audit tap as a response extension.
+#[derive(Debug, Clone, Default)]
+pub struct AnswerUsage(Option<Value>);
+
+impl AnswerUsage {
+    /// Err when `bytes` are not one JSON object.
+    pub fn read(bytes: &[u8]) -> Result<AnswerUsage, serde_json::Error> {
+        let only: UsageOnly = serde_json::from_slice(bytes)?;
+        Ok(AnswerUsage(only.usage))
     }
 }
 
@@ -242,6 +269,34 @@ mod tests {
         }
         let done = tap.completed();
         (tap.finish(), done)
+    }
+
+    #[test]
+    fn usage_read_with_the_json_check_is_not_read_again() {
+        let body = br#"{"id":"x","usage":{"prompt_tokens":30,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":10}}}"#;
+        let answer = AnswerUsage::read(body).unwrap();
+        let mut tap = UsageTap::new(Some("application/json"));
+        tap.read_already(answer);
+        // Bytes that follow are not kept: the answer was read whole.
+        tap.observe(br#"{"usage":{"prompt_tokens":999}}"#);
+        let u = tap.finish().unwrap();
+        assert_eq!(
+            (u.input_tokens, u.cache_read_tokens, u.output_tokens),
+            (20, 10, 5)
+        );
+        // The check is a JSON check: anything but one object is refused.
+        for bad in [&b"{\"usage\":"[..], b"[1,2]", b"{} {}"] {
+            assert!(
+                AnswerUsage::read(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // A stream's tap ignores it and reads its events.
+        let mut sse = UsageTap::new(Some("text/event-stream"));
+        sse.read_already(AnswerUsage::read(body).unwrap());
+        assert!(sse.is_stream());
+        assert!(sse.finish().is_none());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use http_body::{Body as HttpBody, Frame};
 use super::tap::{Finisher, TapBody};
 use super::Ctx;
 use crate::audit::capture::Capture;
-use crate::audit::usage::UsageTap;
+use crate::audit::usage::{AnswerUsage, UsageTap};
 use crate::convert::{self, StreamContext, StreamConverter};
 use crate::headers::strip_hop_by_hop;
 use crate::pool::Lease;
@@ -77,6 +77,7 @@ async fn shape(
         live.mark_stream();
     }
     let mut stream_lossy = None;
+    let converted = conversion.is_some();
     let body: Body = match conversion {
         None => body,
         Some(conv) => {
@@ -122,8 +123,15 @@ async fn shape(
         .headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
+    let mut usage = UsageTap::new(content_type);
+    // Read from the provider's answer: right for the client only when that
+    // answer reaches it unconverted; a converted one is tapped as it goes.
+    let answer = parts.extensions.remove::<AnswerUsage>();
+    if let (Some(answer), false) = (answer, converted) {
+        usage.read_already(answer);
+    }
     let finisher = Finisher {
-        usage: UsageTap::new(content_type),
+        usage,
         capture: Capture::new(ctx.app.settings.audit.max_body_bytes),
         app: ctx.app.clone(),
         started: ctx.started,

@@ -14,6 +14,7 @@ use super::deliver::{self, Conversion};
 use super::plan::{PassTarget, Plan};
 use super::{ApiCall, Ctx};
 use crate::audit::capture::Capture;
+use crate::audit::usage::AnswerUsage;
 use crate::convert;
 use crate::headers::strip_hop_by_hop;
 use crate::pool::{parse_retry_after, Lease, Outcome};
@@ -78,7 +79,11 @@ pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<
         let attempt = attempt(&mut ctx, &call, &plan, &provider, &lease).await;
         // Only a failed attempt is noted: built then, not on every request.
         let note = |what: &str, lease: &Lease| {
-            format!("{}/{}: {what}", provider.name, credential_name(&provider, lease))
+            format!(
+                "{}/{}: {what}",
+                provider.name,
+                credential_name(&provider, lease)
+            )
         };
         match attempt {
             // The outcome is taken first: a borrow of the (non-Sync) body held
@@ -99,7 +104,9 @@ pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<
                 },
                 Some(outcome) => {
                     lease.report(outcome).await;
-                    ctx.record.failover.push(note(resp.status().as_str(), &lease));
+                    ctx.record
+                        .failover
+                        .push(note(resp.status().as_str(), &lease));
                     last = Some(Failed::Answer(Box::new((resp, conversion, lease))));
                 }
             },
@@ -157,8 +164,18 @@ async fn complete_json(
         Ok(Err(e)) => return Err(format!("the provider's response broke off: {e}")),
         Err(_) => return Err("the provider's response body stalled".to_owned()),
     };
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
-        return Err(format!("the provider answered 200 with invalid JSON: {e}"));
+    // Reading the usage checks the JSON too; only a valid answer that is
+    // not an object (no API answers so) needs the plain check.
+    match AnswerUsage::read(&bytes) {
+        Ok(usage) => {
+            parts.extensions.insert(usage);
+        }
+        Err(e) => {
+            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+                return Err(format!("the provider answered 200 with invalid JSON: {e}"));
+            }
+            tracing::debug!(error = %e, "a JSON answer that is not an object");
+        }
     }
     parts.headers.remove(CONTENT_LENGTH);
     Ok(Response::from_parts(parts, crate::body::full(bytes)))

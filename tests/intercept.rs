@@ -256,41 +256,14 @@ async fn one_worker_thread_serves_requests_alongside_a_stream() {
         ],
         &[],
     );
-    let (addr, ca) = (sy.addr, sy.ca_pem());
-    let stream = tokio::spawn(async move {
-        let mut client = client::intercepted_h1(addr, "api.anthropic.com", &ca).await;
-        let body: serde_json::Value = serde_json::from_str(&messages_body(true)).unwrap();
-        let headers = [("anthropic-version", "2023-06-01")];
-        client::post_timed(
-            &mut client,
-            "api.anthropic.com",
-            "/v1/messages",
-            &headers,
-            &body,
-        )
-        .await
-    });
+    let stream = spawn_messages(sy.addr, sy.ca_pem(), true);
     // The stream claims the Drip behaviour before the others are sent.
     while fake.requests().is_empty() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let mut others = Vec::new();
-    for _ in 0..8 {
-        let ca = sy.ca_pem();
-        others.push(tokio::spawn(async move {
-            let mut client = client::intercepted_h1(addr, "api.anthropic.com", &ca).await;
-            let body: serde_json::Value = serde_json::from_str(&messages_body(false)).unwrap();
-            let headers = [("anthropic-version", "2023-06-01")];
-            client::post_timed(
-                &mut client,
-                "api.anthropic.com",
-                "/v1/messages",
-                &headers,
-                &body,
-            )
-            .await
-        }));
-    }
+    let others: Vec<_> = (0..8)
+        .map(|_| spawn_messages(sy.addr, sy.ca_pem(), false))
+        .collect();
     for other in others {
         let done = other.await.unwrap();
         assert_eq!(done.status, 200, "{}", done.body());
@@ -311,4 +284,19 @@ async fn one_worker_thread_serves_requests_alongside_a_stream() {
     let lines = sy.wait_audit(9);
     assert_eq!(lines.iter().filter(|l| l["stream"] == true).count(), 1);
     assert!(lines.iter().all(|l| l["status"] == 200), "{lines:?}");
+}
+
+/// A Messages request on a new intercepted HTTP/1.1 connection, in a task.
+fn spawn_messages(
+    proxy: std::net::SocketAddr,
+    ca: std::path::PathBuf,
+    stream: bool,
+) -> tokio::task::JoinHandle<client::Timed> {
+    tokio::spawn(async move {
+        let mut client = client::intercepted_h1(proxy, "api.anthropic.com", &ca).await;
+        let body: serde_json::Value = serde_json::from_str(&messages_body(stream)).unwrap();
+        let headers = [("anthropic-version", "2023-06-01")];
+        let path = "/v1/messages";
+        client::post_timed(&mut client, "api.anthropic.com", path, &headers, &body).await
+    })
 }

@@ -14,6 +14,7 @@
 
 pub mod capture;
 pub mod chain;
+mod line;
 pub mod postgres;
 mod queue;
 pub mod record;

@@ -71,10 +71,7 @@ impl Lines {
 
     fn push(&mut self, record: &Record) {
         self.line.clear();
-        if let Err(e) = serde_json::to_writer(&mut self.line, record) {
-            tracing::error!(error = %e, id = %record.id, "cannot serialise audit record");
-            return;
-        }
+        super::line::write(record, &mut self.line);
         // The chain link is the writer's, not the record's: records are
         // shared (live page, PostgreSQL) before their place in the file is known.
         self.prev_hash = Some(chain::link(&mut self.line, self.prev_hash.as_deref()));

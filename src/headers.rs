@@ -42,28 +42,29 @@ fn strip_connection_named(headers: &mut HeaderMap) {
 }
 
 /// Headers whose values are credentials; used to collect what must be
-/// redacted from audit bodies.
-pub const CREDENTIAL_HEADERS: [&str; 6] = [
-    "authorization",
-    "x-api-key",
-    "api-key",
-    "proxy-authorization",
-    "cookie",
-    "x-goog-api-key",
+/// redacted from audit bodies. Names, not strings: a `&str` is parsed and
+/// checked again at every lookup, on every request.
+pub static CREDENTIAL_HEADERS: [HeaderName; 6] = [
+    header::AUTHORIZATION,
+    HeaderName::from_static("x-api-key"),
+    HeaderName::from_static("api-key"),
+    header::PROXY_AUTHORIZATION,
+    header::COOKIE,
+    HeaderName::from_static("x-goog-api-key"),
 ];
 
 /// The credential values a request carries (for redaction), including the
 /// bare token after `Bearer `/`Basic `.
 pub fn credential_values(headers: &HeaderMap) -> Vec<String> {
     let mut out = Vec::new();
-    for name in CREDENTIAL_HEADERS {
+    for name in &CREDENTIAL_HEADERS {
         for value in headers.get_all(name) {
             let Ok(value) = value.to_str() else { continue };
             out.push(value.to_owned());
             if let Some((_, token)) = value.split_once(' ') {
                 out.push(token.trim().to_owned());
             }
-            if name == "cookie" {
+            if name == header::COOKIE {
                 out.extend(
                     value
                         .split(';')

@@ -46,7 +46,7 @@ pub async fn send(ctx: &mut Ctx, bridge: &BridgeSpec, out: Outbound) -> Result {
     };
     let mut headers = out.headers;
     if let Some(token) = &bridge.token {
-        for name in crate::headers::CREDENTIAL_HEADERS {
+        for name in &crate::headers::CREDENTIAL_HEADERS {
             headers.remove(name);
         }
         if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {}", token.expose())) {

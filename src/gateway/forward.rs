@@ -65,7 +65,9 @@ pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<
             call.headers.clone(),
             crate::body::full(call.bytes.clone()),
         );
-        return passthrough(ctx, target, out).await;
+        // Boxed, as is give_up: rarer paths that would otherwise set the
+        // size of this future, which is copied whole on every request.
+        return Box::pin(passthrough(ctx, target, out)).await;
     }
     let estimate = call.estimate;
     let mut tried: Vec<(String, usize)> = Vec::new();
@@ -73,7 +75,7 @@ pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<
     loop {
         let (provider, mut lease) = match pick(&ctx, &plan, &tried, estimate).await {
             Ok(picked) => picked,
-            Err(wait) => return give_up(ctx, call.protocol, last, wait).await,
+            Err(wait) => return Box::pin(give_up(ctx, call.protocol, last, wait)).await,
         };
         tried.push((provider.name.clone(), lease.credential()));
         let attempt = attempt(&mut ctx, &call, &plan, &provider, &lease).await;

@@ -78,8 +78,10 @@ pub async fn handle(
     peer: SocketAddr,
     mut req: Request<Incoming>,
 ) -> Response<Body> {
+    // The rarer paths are boxed: a future is as large as its largest
+    // await, and this one is moved (copied whole) on every request.
     if crate::websocket::is_upgrade(&req) {
-        return crate::websocket::handle(app, door, peer, req).await;
+        return Box::pin(crate::websocket::handle(app, door, peer, req)).await;
     }
     let protocol = (req.method() == Method::POST)
         .then(|| Protocol::from_path(req.uri().path()))
@@ -87,9 +89,9 @@ pub async fn handle(
     let bridged_host = take_bridge_marker(&door, req.headers_mut());
     let ctx = Ctx::new(app, door, peer, &req, protocol, bridged_host);
     match protocol {
-        Some(protocol) => api_call(ctx, protocol, req).await,
+        Some(protocol) => Box::pin(api_call(ctx, protocol, req)).await,
         None if is_models_listing(&ctx, &req) => models::list(ctx, &req),
-        None => passthrough(ctx, req).await,
+        None => Box::pin(passthrough(ctx, req)).await,
     }
 }
 

@@ -40,9 +40,11 @@ const LATENCY_BUCKETS: [f64; 14] = [
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     kind: &'static str,
-    protocol: String,
+    // Borrowed and numeric where the record allows: a label set is built
+    // for every request, and each String in it is an allocation.
+    protocol: &'static str,
     provider: String,
-    status: String,
+    status: Option<u16>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -300,9 +302,9 @@ impl Metrics {
         self.requests
             .get_or_create(&RequestLabels {
                 kind,
-                protocol: record.protocol.unwrap_or_default().to_owned(),
+                protocol: record.protocol.unwrap_or_default(),
                 provider: provider.clone(),
-                status: record.status.map(|s| s.to_string()).unwrap_or_default(),
+                status: record.status,
             })
             .inc();
         let class = match record.status {

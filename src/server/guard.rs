@@ -24,6 +24,9 @@ struct Scanner {
     line: Vec<u8>,
     /// Whether the current line holds anything but `\r`.
     nonblank: bool,
+    /// Whether the rest of the current line can change nothing: it is
+    /// nonblank and cannot, or can no longer, name a framing.
+    settled: bool,
     content_length: bool,
     transfer_encoding: bool,
     /// Bytes seen so far (capped), to recognise the h2 preface.
@@ -67,15 +70,23 @@ impl Scanner {
 
     /// Adds part of a line (no `\n` in it).
     fn take(&mut self, part: &[u8]) {
-        let mut rest = part.iter().filter(|&&b| b != b'\r');
-        if !self.nonblank && rest.clone().next().is_some() {
-            self.nonblank = true;
+        if self.settled {
+            return;
         }
-        while self.line.len() < PREFIX {
-            match rest.next() {
-                Some(b) => self.line.push(b.to_ascii_lowercase()),
-                None => break,
+        for &b in part {
+            if b == b'\r' {
+                continue;
             }
+            self.nonblank = true;
+            // Only a line starting with `c` or `t` can name a framing, and
+            // nothing past the prefix matters: most lines (and every body
+            // chunk) are settled at their first byte.
+            let relevant = !self.line.is_empty() || matches!(b, b'c' | b'C' | b't' | b'T');
+            if !relevant || self.line.len() == PREFIX {
+                self.settled = true;
+                return;
+            }
+            self.line.push(b.to_ascii_lowercase());
         }
     }
 
@@ -94,6 +105,7 @@ impl Scanner {
         }
         self.line.clear();
         self.nonblank = false;
+        self.settled = false;
     }
 }
 

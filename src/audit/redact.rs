@@ -4,6 +4,7 @@
 
 use std::sync::OnceLock;
 
+use aho_corasick::AhoCorasick;
 use memchr::memmem;
 use regex::Regex;
 
@@ -54,13 +55,34 @@ const TRIGGERS: &[&str] = &[
 /// this check costs a fraction of the regex, whose `"` alternative would
 /// otherwise start a search at every quote of a JSON body.
 fn may_match(text: &str) -> bool {
-    // Measured: a lower-cased copy searched 12 times (SIMD substring search)
-    // beats a case-insensitive Aho-Corasick automaton by 2.5x on 1 KB, and
-    // finders built once beat `str::contains`, which builds one per call.
-    static FINDERS: OnceLock<Vec<memmem::Finder<'static>>> = OnceLock::new();
-    let finders = FINDERS.get_or_init(|| TRIGGERS.iter().map(memmem::Finder::new).collect());
+    // Measured under callgrind on the bench's bodies: one packed pass plus
+    // four memmem passes over a lower-cased copy take 9.2k instructions per
+    // request where twelve memmem passes took 11.7k. A case-insensitive
+    // automaton (no copy) cannot use the packed searcher and was slower
+    // still; so were all twelve literals in one packed pass (the quoted
+    // ones match candidates at nearly every key).
     let lower = text.to_ascii_lowercase();
-    finders.iter().any(|f| f.find(lower.as_bytes()).is_some())
+    let (packed, single) = prefilter();
+    single.iter().any(|f| f.find(lower.as_bytes()).is_some())
+        || packed.as_ref().is_none_or(|ac| ac.is_match(&lower))
+}
+
+/// The triggers that start with a letter, searched in one pass of
+/// Aho-Corasick's packed (Teddy, SIMD) searcher; the quoted field names,
+/// whose `"` + letter prefix is on every line of JSON, one memmem pass each
+/// (their rare bytes make those passes quick).
+fn prefilter() -> &'static (Option<AhoCorasick>, Vec<memmem::Finder<'static>>) {
+    static PREFILTER: OnceLock<(Option<AhoCorasick>, Vec<memmem::Finder<'static>>)> =
+        OnceLock::new();
+    PREFILTER.get_or_init(|| {
+        let (quoted, plain): (Vec<&str>, Vec<&str>) =
+            TRIGGERS.iter().partition(|t| t.starts_with('"'));
+        let packed = AhoCorasick::new(plain).ok();
+        (
+            packed,
+            quoted.into_iter().map(memmem::Finder::new).collect(),
+        )
+    })
 }
 
 /// Redacts `text`, replacing each of `secrets` and every secret-shaped run.

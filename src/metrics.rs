@@ -297,16 +297,18 @@ impl Metrics {
     /// Updates the request, tunnel and token metrics from a finished record.
     /// Called by `Auditor::record` for every record, filed or dropped.
     pub fn observe(&self, record: &Record) {
-        let provider = record.provider.clone().unwrap_or_default();
         let kind = kind_name(record.kind);
-        self.requests
-            .get_or_create(&RequestLabels {
-                kind,
-                protocol: record.protocol.unwrap_or_default(),
-                provider: provider.clone(),
-                status: record.status,
-            })
-            .inc();
+        // One owned provider (and model) string, moved from label set to
+        // label set: lookups take the set by reference, and this runs for
+        // every request.
+        let requests = RequestLabels {
+            kind,
+            protocol: record.protocol.unwrap_or_default(),
+            provider: record.provider.clone().unwrap_or_default(),
+            status: record.status,
+        };
+        self.requests.get_or_create(&requests).inc();
+        let provider = requests.provider;
         let class = match record.status {
             Some(s @ 100..=599) => (s / 100) as usize,
             _ => 0,
@@ -327,10 +329,7 @@ impl Metrics {
                 .inc_by(record.response_bytes);
             return;
         }
-        let latency = LatencyLabels {
-            kind,
-            provider: provider.clone(),
-        };
+        let latency = LatencyLabels { kind, provider };
         self.duration
             .get_or_create(&latency)
             .observe(record.duration_ms as f64 / 1000.0);
@@ -340,11 +339,12 @@ impl Metrics {
                 .observe(ttfb as f64 / 1000.0);
         }
         if let Some(usage) = &record.usage {
-            let model = record
-                .upstream_model
-                .clone()
-                .or_else(|| record.model.clone())
-                .unwrap_or_default();
+            let model = record.upstream_model.as_ref().or(record.model.as_ref());
+            let mut tokens = TokenLabels {
+                direction: "",
+                provider: latency.provider,
+                model: model.cloned().unwrap_or_default(),
+            };
             for (direction, n) in [
                 ("input", usage.input_tokens),
                 ("output", usage.output_tokens),
@@ -352,13 +352,8 @@ impl Metrics {
                 ("cache_write", usage.cache_write_tokens),
             ] {
                 if n > 0 {
-                    self.tokens
-                        .get_or_create(&TokenLabels {
-                            direction,
-                            provider: provider.clone(),
-                            model: model.clone(),
-                        })
-                        .inc_by(n);
+                    tokens.direction = direction;
+                    self.tokens.get_or_create(&tokens).inc_by(n);
                 }
             }
         }
@@ -613,6 +608,7 @@ mod tests {
         for needle in [
             "switchyard_requests_total{kind=\"gateway\",protocol=\"anthropic_messages\",provider=\"anthropic\",status=\"200\"} 1",
             "switchyard_tokens_total{direction=\"output\",provider=\"anthropic\",model=\"claude-x\"} 20",
+            "switchyard_tokens_total{direction=\"input\",provider=\"anthropic\",model=\"claude-x\"} 10",
             "switchyard_request_duration_seconds_bucket{le=\"2.5\",kind=\"gateway\",provider=\"anthropic\"} 1",
             "switchyard_ttfb_seconds_count{kind=\"gateway\",provider=\"anthropic\"} 1",
             "switchyard_tunnel_bytes_total{direction=\"down\"} 7",

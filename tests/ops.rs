@@ -245,6 +245,77 @@ fn a_stale_state_file_is_detected_and_removed() {
     assert!(!state.exists());
 }
 
+/// History read at start (a rotated file and the live one), then a
+/// rotation by hand: `--follow` shows each record once, in order. It used
+/// to show the rotated history again after the first rotation it saw,
+/// because only the files it followed were remembered, not the ones read
+/// at start.
+#[test]
+fn logs_follow_never_repeats_the_history_it_started_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let live = state.join("audit.jsonl");
+    let rotated = |n: usize| state.join(format!("audit.jsonl.{n}"));
+    let line = |id: &str| format!("{}\n", json!({"id": id, "status": 200}));
+    std::fs::write(rotated(1), line("a")).unwrap();
+    std::fs::write(&live, line("b")).unwrap();
+
+    let mut cmd = Command::new(BIN);
+    scrubbed(&mut cmd, dir.path());
+    let mut follow = cmd
+        .current_dir(dir.path())
+        .args(["logs", "--follow", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut ids: Vec<String> = Vec::new();
+    let read_until = |n: usize, ids: &mut Vec<String>| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ids.len() < n && Instant::now() < deadline {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+                let v: Value = serde_json::from_str(&line).unwrap();
+                ids.push(v["id"].as_str().unwrap_or("?").to_owned());
+            }
+        }
+    };
+    read_until(2, &mut ids);
+    assert_eq!(ids, ["a", "b"], "the history first");
+
+    // What the writer does: append, then shift the files and start anew.
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&live)
+        .unwrap()
+        .write_all(line("c").as_bytes())
+        .unwrap();
+    std::fs::rename(rotated(1), rotated(2)).unwrap();
+    std::fs::rename(&live, rotated(1)).unwrap();
+    std::fs::write(&live, line("d")).unwrap();
+    read_until(4, &mut ids);
+    // Anything repeated would arrive within a few polls.
+    std::thread::sleep(Duration::from_millis(800));
+    while let Ok(line) = rx.try_recv() {
+        let v: Value = serde_json::from_str(&line).unwrap();
+        ids.push(v["id"].as_str().unwrap_or("?").to_owned());
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert_eq!(ids, ["a", "b", "c", "d"], "each record once, in order");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_filter_and_follow_across_rotation() {
     let fake = FakeProvider::start().await;

@@ -162,32 +162,34 @@ pub fn run(args: LogsArgs) -> Result<(), CliError> {
             None => printer.line(&line),
         }
     };
-    let mut live: Option<(File, u64)> = None;
-    for file in rotate::files_oldest_first(path) {
-        let is_live = file == path;
-        let mut f = match File::open(&file) {
-            Ok(f) => f,
-            Err(e) if is_live && e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                return Err(CliError::Runtime(format!(
-                    "cannot read {}: {e}",
-                    file.display()
-                )))
-            }
-        };
-        let mut text = String::new();
-        f.read_to_string(&mut text)
-            .map_err(|e| CliError::Runtime(format!("cannot read {}: {e}", file.display())))?;
-        // A trailing partial line is still being written; follow picks it up.
-        let complete = text.rfind('\n').map(|i| i + 1).unwrap_or(0);
-        for line in text[..complete].lines() {
+    // The live file is opened before the rotated ones are listed (see
+    // `rotated_unread`), and the rotated files read here are remembered by
+    // inode, so `--follow` never shows them again.
+    let held = match File::open(path) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(cannot_read(path, &e)),
+    };
+    let mut done: VecDeque<FileId> = VecDeque::new();
+    for (file, mut f, id) in rotated_unread(path, held.as_ref(), &done) {
+        let text = read_all(&mut f, &file)?;
+        for line in complete_lines(&text).lines() {
             if !push(line.to_owned(), &mut printer) {
                 return Ok(());
             }
         }
-        if is_live {
-            live = Some((f, complete as u64));
+        remember(&mut done, id);
+    }
+    let mut live: Option<(File, u64)> = None;
+    if let Some(mut f) = held {
+        let text = read_all(&mut f, path)?;
+        let complete = complete_lines(&text);
+        for line in complete.lines() {
+            if !push(line.to_owned(), &mut printer) {
+                return Ok(());
+            }
         }
+        live = Some((f, complete.len() as u64));
     }
     for line in keep {
         if !printer.line(&line) {
@@ -200,7 +202,7 @@ pub fn run(args: LogsArgs) -> Result<(), CliError> {
         }
         return Ok(());
     }
-    follow(path, live, &mut printer)
+    follow(path, live, done, &mut printer)
 }
 
 /// The records from PostgreSQL, oldest first; with `--follow`, polls for
@@ -261,25 +263,16 @@ fn from_postgres(
 fn follow(
     path: &Path,
     mut live: Option<(File, u64)>,
+    mut done: VecDeque<FileId>,
     printer: &mut Printer,
 ) -> Result<(), CliError> {
     let mut partial = String::new();
-    let mut done: VecDeque<(u64, u64)> = VecDeque::new();
     loop {
         if live.is_none() {
-            for file in rotate::files_oldest_first(path) {
-                let Ok(mut f) = File::open(&file) else {
-                    continue;
-                };
-                let Ok(meta) = f.metadata() else { continue };
-                let id = (meta.dev(), meta.ino());
-                if done.contains(&id) {
-                    continue;
-                }
-                if file == path {
-                    live = Some((f, 0));
-                    break;
-                }
+            let held = File::open(path)
+                .ok()
+                .filter(|f| file_id(f).is_some_and(|id| !done.contains(&id)));
+            for (_, mut f, id) in rotated_unread(path, held.as_ref(), &done) {
                 let mut pos = 0;
                 if !drain(&mut f, &mut pos, &mut partial, printer) {
                     return Ok(());
@@ -287,12 +280,13 @@ fn follow(
                 partial.clear();
                 remember(&mut done, id);
             }
+            live = held.map(|f| (f, 0));
         }
         if let Some((file, pos)) = live.as_mut() {
             if !drain(file, pos, &mut partial, printer) {
                 return Ok(());
             }
-            let ours = file.metadata().ok().map(|m| (m.dev(), m.ino()));
+            let ours = file_id(file);
             let rotated = match (std::fs::metadata(path), ours) {
                 (Ok(now), Some(ours)) => (now.dev(), now.ino()) != ours,
                 (Err(_), _) => true,
@@ -316,7 +310,53 @@ fn follow(
     }
 }
 
-fn remember(done: &mut VecDeque<(u64, u64)>, id: (u64, u64)) {
+/// A file told apart from the others across renames: (device, inode).
+type FileId = (u64, u64);
+
+fn file_id(file: &File) -> Option<FileId> {
+    file.metadata().ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The rotated files not read yet, oldest first, opened. `held` is the live
+/// file, opened *before* this listing: if a rotation renames it meanwhile,
+/// it shows up here under a rotated name and is skipped (its lines come
+/// through the held handle, which notices the rename), instead of the
+/// listing turning up a file older than the one held after it was read.
+fn rotated_unread(
+    path: &Path,
+    held: Option<&File>,
+    done: &VecDeque<FileId>,
+) -> Vec<(std::path::PathBuf, File, FileId)> {
+    let held = held.and_then(file_id);
+    rotate::files_oldest_first(path)
+        .into_iter()
+        .filter(|file| file != path)
+        .filter_map(|file| {
+            let f = File::open(&file).ok()?;
+            let id = file_id(&f)?;
+            (!done.contains(&id) && Some(id) != held).then_some((file, f, id))
+        })
+        .collect()
+}
+
+/// `text` up to its last newline: a trailing partial line is still being
+/// written, and `--follow` picks it up once it is whole.
+fn complete_lines(text: &str) -> &str {
+    &text[..text.rfind('\n').map_or(0, |i| i + 1)]
+}
+
+fn read_all(f: &mut File, file: &Path) -> Result<String, CliError> {
+    let mut text = String::new();
+    f.read_to_string(&mut text)
+        .map_err(|e| cannot_read(file, &e))?;
+    Ok(text)
+}
+
+fn cannot_read(file: &Path, e: &std::io::Error) -> CliError {
+    CliError::Runtime(format!("cannot read {}: {e}", file.display()))
+}
+
+fn remember(done: &mut VecDeque<FileId>, id: FileId) {
     if done.len() == 256 {
         done.pop_front();
     }

@@ -297,7 +297,7 @@ impl Metrics {
     /// Updates the request, tunnel and token metrics from a finished record.
     /// Called by `Auditor::record` for every record, filed or dropped.
     pub fn observe(&self, record: &Record) {
-        let kind = kind_name(record.kind);
+        let kind = record.kind.name();
         // One owned provider (and model) string, moved from label set to
         // label set: lookups take the set by reference, and this runs for
         // every request.
@@ -513,16 +513,6 @@ fn catch_up(counter: &Counter, value: u64) {
     let current = counter.get();
     if value > current {
         counter.inc_by(value - current);
-    }
-}
-
-pub fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Intercept => "intercept",
-        Kind::Gateway => "gateway",
-        Kind::Passthrough => "passthrough",
-        Kind::Tunnel => "tunnel",
-        Kind::Rejected => "rejected",
     }
 }
 

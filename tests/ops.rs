@@ -245,6 +245,21 @@ fn a_stale_state_file_is_detected_and_removed() {
     assert!(!state.exists());
 }
 
+/// The lines a child prints, as they come (read on a thread of their own).
+fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// History read at start (a rotated file and the live one), then a
 /// rotation by hand: `--follow` shows each record once, in order. It used
 /// to show the rotated history again after the first rotation it saw,
@@ -270,16 +285,7 @@ fn logs_follow_never_repeats_the_history_it_started_with() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = follow.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = lines_of(&mut follow);
     let mut ids: Vec<String> = Vec::new();
     let read_until = |n: usize, ids: &mut Vec<String>| {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -331,16 +337,7 @@ async fn logs_filter_and_follow_across_rotation() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = follow.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = lines_of(&mut follow);
     let mut want = Vec::new();
     for i in 0..12 {
         let body = if i % 4 == 3 {

@@ -6,7 +6,7 @@
 //! need no escaping eight bytes at a time. The tests hold it to the derived
 //! serialiser's bytes, so both stay one format.
 
-use super::record::{Kind, Record, Usage};
+use super::record::{Record, Usage};
 
 /// Appends `record` as one JSON object (no newline) to `out`.
 pub fn write(record: &Record, out: &mut Vec<u8>) {
@@ -50,7 +50,7 @@ pub fn write(record: &Record, out: &mut Vec<u8>) {
     let mut obj = Object::open(out);
     obj.key("ts").string(ts);
     obj.key("id").string(id);
-    obj.key("kind").string(kind_name(*kind));
+    obj.key("kind").string(kind.name());
     obj.key("client").string(client);
     obj.key("client_name").opt_string(client_name.as_deref());
     obj.key("host").opt_string(host.as_deref());
@@ -107,16 +107,6 @@ fn body_len(body: &Option<String>) -> usize {
     // Escaping rarely more than adds a tenth; reserving for it once beats
     // growing the line mid-body.
     body.as_ref().map_or(0, |b| b.len() + b.len() / 8)
-}
-
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Intercept => "intercept",
-        Kind::Gateway => "gateway",
-        Kind::Passthrough => "passthrough",
-        Kind::Tunnel => "tunnel",
-        Kind::Rejected => "rejected",
-    }
 }
 
 fn write_usage(value: Value<'_>, usage: &Usage) {
@@ -279,6 +269,7 @@ fn escape_byte(out: &mut Vec<u8>, byte: u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::Kind;
     use proptest::prelude::*;
 
     fn line(record: &Record) -> String {

@@ -18,6 +18,19 @@ pub enum Kind {
     Rejected,
 }
 
+impl Kind {
+    /// The name the audit line and the metrics use (serde's lowercase).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Intercept => "intercept",
+            Kind::Gateway => "gateway",
+            Kind::Passthrough => "passthrough",
+            Kind::Tunnel => "tunnel",
+            Kind::Rejected => "rejected",
+        }
+    }
+}
+
 /// Normalised token usage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Usage {

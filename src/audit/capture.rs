@@ -1,12 +1,14 @@
 //! Keeps the head of a body for the audit record while counting all of it.
 
+use std::fmt::Write as _;
+
 use super::redact;
 
 /// Extra bytes kept past the limit so a secret straddling the cut is still
 /// recognised (and removed) before the text is truncated.
 const MARGIN: usize = 512;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Capture {
     limit: usize,
     head: Vec<u8>,
@@ -36,17 +38,23 @@ impl Capture {
 
     /// The redacted, truncated text for the record; None when bodies are off.
     pub fn text(&self, secrets: &[&str]) -> Option<String> {
+        self.clone().into_text(secrets)
+    }
+
+    /// [`Capture::text`] of a finished capture: its buffer becomes the text,
+    /// with no copy when it is valid UTF-8 and holds no secret.
+    pub fn into_text(self, secrets: &[&str]) -> Option<String> {
         if self.limit == 0 || self.total == 0 {
             return None;
         }
         // Valid UTF-8 is the rule, and checking it is far cheaper than the
         // lossy decoder, which is kept for bodies that are not (or were cut
         // inside a character).
-        let text = match std::str::from_utf8(&self.head) {
-            Ok(text) => std::borrow::Cow::Borrowed(text),
-            Err(_) => String::from_utf8_lossy(&self.head),
+        let text = match String::from_utf8(self.head) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         };
-        let clean = redact::redact(&text, secrets);
+        let mut clean = redact::redact_owned(text, secrets);
         if clean.len() <= self.limit && self.total as usize <= self.limit {
             return Some(clean);
         }
@@ -54,11 +62,9 @@ impl Capture {
         while !clean.is_char_boundary(cut) {
             cut -= 1;
         }
-        Some(format!(
-            "{}…[truncated, {} bytes]",
-            &clean[..cut],
-            self.total
-        ))
+        clean.truncate(cut);
+        let _ = write!(clean, "…[truncated, {} bytes]", self.total);
+        Some(clean)
     }
 }
 
@@ -76,6 +82,17 @@ mod tests {
         assert!(text.starts_with("0123456789012345[RED"), "{text}");
         assert!(text.ends_with("[truncated, 44 bytes]"), "{text}");
         assert_eq!(c.total(), 44);
+        assert_eq!(c.into_text(&[]).as_deref(), Some(text.as_str()));
+    }
+
+    #[test]
+    fn a_clean_body_becomes_the_text_without_a_copy() {
+        let mut c = Capture::new(100);
+        c.push(b"{\"model\":\"m\"}");
+        let buffer = c.head.as_ptr();
+        let text = c.into_text(&["a-long-secret"]).unwrap();
+        assert_eq!(text, "{\"model\":\"m\"}");
+        assert_eq!(text.as_ptr(), buffer, "the capture's buffer was copied");
     }
 
     #[test]
@@ -84,6 +101,7 @@ mod tests {
         c.push(b"caf\xc3");
         c.push(b"\xa9 \xff!");
         assert_eq!(c.text(&[]).unwrap(), "caf\u{e9} \u{fffd}!");
+        assert_eq!(c.into_text(&[]).unwrap(), "caf\u{e9} \u{fffd}!");
     }
 
     #[test]

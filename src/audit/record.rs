@@ -166,7 +166,15 @@ pub fn rfc3339(at: std::time::SystemTime) -> String {
             *text = at.format(&format).unwrap_or_default();
             *cached = second;
         }
-        format!("{text}.{:03}Z", at.millisecond())
+        let ms = at.millisecond();
+        let mut stamp = String::with_capacity(text.len() + 5);
+        stamp.push_str(text);
+        stamp.push('.');
+        for digit in [ms / 100, ms / 10 % 10, ms % 10] {
+            stamp.push(char::from(b'0' + digit as u8));
+        }
+        stamp.push('Z');
+        stamp
     })
 }
 

@@ -33,10 +33,15 @@ enum Mode {
 impl UsageTap {
     /// `content_type` of the response decides how the body is read.
     pub fn new(content_type: Option<&str>) -> UsageTap {
-        let ct = content_type.unwrap_or_default().to_ascii_lowercase();
-        let mode = if ct.starts_with("text/event-stream") {
+        // Compared in place: lower-casing a copy was an allocation per answer.
+        let ct = content_type.unwrap_or_default().as_bytes();
+        const SSE: &[u8] = b"text/event-stream";
+        let mode = if ct
+            .get(..SSE.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(SSE))
+        {
             Mode::Sse(SseParser::new())
-        } else if ct.contains("json") {
+        } else if ct.windows(4).any(|w| w.eq_ignore_ascii_case(b"json")) {
             Mode::Json(Vec::new())
         } else {
             Mode::Off
@@ -147,7 +152,7 @@ impl UsageTap {
 
 /// The `usage` object of a whole JSON answer, read while the gateway checks
 /// that the answer is JSON at all (one parse instead of two); carried to the
-/// audit tap as a response extension.
+/// audit tap in the gateway's request context.
 #[derive(Debug, Clone, Default)]
 pub struct AnswerUsage(Option<Value>);
 
@@ -269,6 +274,22 @@ mod tests {
         }
         let done = tap.completed();
         (tap.finish(), done)
+    }
+
+    #[test]
+    fn the_content_type_picks_the_reader_in_any_case() {
+        assert!(UsageTap::new(Some("Text/Event-Stream; charset=utf-8")).is_stream());
+        let json = r#"{"usage":{"input_tokens":3,"output_tokens":4}}"#;
+        for ct in [
+            "application/JSON",
+            "application/vnd.api+json; charset=utf-8",
+        ] {
+            let (usage, _) = feed(ct, json, 5);
+            assert_eq!(usage.map(|u| u.output_tokens), Some(4), "{ct}");
+        }
+        let (usage, _) = feed("text/plain", json, 5);
+        assert!(usage.is_none());
+        assert!(!UsageTap::new(None).is_stream());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use http_body::{Body as HttpBody, Frame};
 use super::tap::{Finisher, TapBody};
 use super::Ctx;
 use crate::audit::capture::Capture;
-use crate::audit::usage::{AnswerUsage, UsageTap};
+use crate::audit::usage::UsageTap;
 use crate::convert::{self, StreamContext, StreamConverter};
 use crate::headers::strip_hop_by_hop;
 use crate::pool::Lease;
@@ -56,9 +56,10 @@ fn is_sse(headers: &http::HeaderMap) -> bool {
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| {
+            const SSE: &str = "text/event-stream";
             ct.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("text/event-stream")
+                .get(..SSE.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(SSE))
         })
 }
 
@@ -126,8 +127,7 @@ async fn shape(
     let mut usage = UsageTap::new(content_type);
     // Read from the provider's answer: right for the client only when that
     // answer reaches it unconverted; a converted one is tapped as it goes.
-    let answer = parts.extensions.remove::<AnswerUsage>();
-    if let (Some(answer), false) = (answer, converted) {
+    if let (Some(answer), false) = (ctx.answer.take(), converted) {
         usage.read_already(answer);
     }
     let finisher = Finisher {
@@ -249,5 +249,25 @@ impl HttpBody for ConvertSse {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_is_recognised_in_any_case_with_parameters() {
+        let with = |ct: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert(CONTENT_TYPE, http::HeaderValue::from_str(ct).unwrap());
+            is_sse(&h)
+        };
+        assert!(with("text/event-stream"));
+        assert!(with(" Text/Event-Stream; charset=utf-8"));
+        assert!(!with("application/json"));
+        assert!(!with("text/event"));
+        assert!(!with("text/event-strea"));
+        assert!(!is_sse(&http::HeaderMap::new()));
     }
 }

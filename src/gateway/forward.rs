@@ -77,7 +77,7 @@ pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<
             Ok(picked) => picked,
             Err(wait) => return Box::pin(give_up(ctx, call.protocol, last, wait)).await,
         };
-        tried.push((provider.name.clone(), lease.credential()));
+        let credential = lease.credential();
         let attempt = attempt(&mut ctx, &call, &plan, &provider, &lease).await;
         // Only a failed attempt is noted: built then, not on every request.
         let note = |what: &str, lease: &Lease| {
@@ -92,7 +92,8 @@ pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<
             // across the awaits below would make this future non-Send.
             Ok((resp, conversion)) => match failover_outcome(&resp) {
                 None => match complete_json(read_limits(&ctx), resp).await {
-                    Ok(resp) => {
+                    Ok((resp, answer)) => {
+                        ctx.answer = answer;
                         lease.report(Outcome::Success).await;
                         let protocol = Some(call.protocol);
                         return deliver::deliver(ctx, protocol, resp, conversion, Some(lease))
@@ -118,6 +119,9 @@ pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<
                 last = Some(Failed::Error(status, message));
             }
         }
+        // Noted only once an attempt failed: most requests succeed first
+        // time, and then the list (and its copy of the name) is never needed.
+        tried.push((provider.name.clone(), credential));
     }
 }
 
@@ -146,7 +150,7 @@ fn read_limits(ctx: &Ctx) -> (usize, Duration) {
 async fn complete_json(
     (limit, timeout): (usize, Duration),
     resp: Response<Body>,
-) -> Result<Response<Body>, String> {
+) -> Result<(Response<Body>, Option<AnswerUsage>), String> {
     // Only owned values may live across the await: the body is not Sync,
     // so a borrow of the response there would make the future non-Send.
     let (mut parts, body) = resp.into_parts();
@@ -158,7 +162,7 @@ async fn complete_json(
     // What counts is what came back: a JSON answer to a streaming request
     // is checked too.
     if !parts.status.is_success() || !json {
-        return Ok(Response::from_parts(parts, body));
+        return Ok((Response::from_parts(parts, body), None));
     }
     let read = crate::body::collect_limited(body, limit);
     let bytes = match tokio::time::timeout(timeout, read).await {
@@ -168,19 +172,21 @@ async fn complete_json(
     };
     // Reading the usage checks the JSON too; only a valid answer that is
     // not an object (no API answers so) needs the plain check.
-    match AnswerUsage::read(&bytes) {
-        Ok(usage) => {
-            parts.extensions.insert(usage);
-        }
+    let answer = match AnswerUsage::read(&bytes) {
+        Ok(usage) => Some(usage),
         Err(e) => {
             if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
                 return Err(format!("the provider answered 200 with invalid JSON: {e}"));
             }
             tracing::debug!(error = %e, "a JSON answer that is not an object");
+            None
         }
-    }
+    };
     parts.headers.remove(CONTENT_LENGTH);
-    Ok(Response::from_parts(parts, crate::body::full(bytes)))
+    Ok((
+        Response::from_parts(parts, crate::body::full(bytes)),
+        answer,
+    ))
 }
 
 /// 429 and 5xx move the request on; anything else is the answer.
@@ -406,10 +412,12 @@ pub fn build(
         }
     };
     ctx.record.request_id = Some(request_id);
-    let uri: http::Uri = out.url.parse().map_err(|_| {
+    // From the owned string: its buffer becomes the URI's, where parsing a
+    // `&str` copies the authority and the path out of it.
+    let uri = http::Uri::try_from(out.url).map_err(|e| {
         (
             StatusCode::BAD_REQUEST,
-            format!("cannot build an upstream URL from {:?}", out.url),
+            format!("cannot build an upstream URL: {e}"),
         )
     })?;
     let mut request = Request::builder()

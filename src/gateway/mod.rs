@@ -15,18 +15,20 @@ mod models;
 mod plan;
 pub mod tap;
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::app::App;
 use crate::audit::capture::Capture;
+use crate::audit::usage::AnswerUsage;
 use crate::audit::{Kind, Record};
+use crate::body::ReadError;
 use crate::errors;
 use crate::headers::credential_values;
 use crate::protocol::Protocol;
@@ -54,6 +56,9 @@ pub struct Ctx {
     pub secrets: Vec<String>,
     /// For bridged traffic: the host the workstation intercepted.
     pub bridged_host: Option<String>,
+    /// The usage of a whole JSON answer, read while it was checked, for
+    /// the audit tap (so that it is not parsed twice).
+    pub answer: Option<AnswerUsage>,
 }
 
 /// A parsed API call.
@@ -134,7 +139,10 @@ impl Ctx {
                 .and_then(|v: &http::HeaderValue| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let mut record = Record::new(kind, peer.to_string());
+        // Sized up front: `to_string` grows its buffer twice for an address.
+        let mut client = String::with_capacity(48);
+        let _ = write!(client, "{peer}");
+        let mut record = Record::new(kind, client);
         record.inflight = Some(Arc::new(app.auditor.metrics().inflight()));
         record.method = Some(req.method().to_string());
         let path = req
@@ -162,6 +170,7 @@ impl Ctx {
             started: Instant::now(),
             record,
             bridged_host,
+            answer: None,
         }
     }
 
@@ -224,7 +233,7 @@ async fn api_call(mut ctx: Ctx, protocol: Protocol, req: Request<Incoming>) -> R
     ctx.record.stream = stream;
     let mut capture = Capture::new(ctx.app.settings.audit.max_body_bytes);
     capture.push(&bytes);
-    ctx.record.request_body = capture.text(&ctx.all_secrets());
+    ctx.record.request_body = capture.into_text(&ctx.all_secrets());
     ctx.record.request_bytes = bytes.len() as u64;
     let call = ApiCall {
         protocol,
@@ -366,15 +375,16 @@ async fn shared_proxy_allows(ctx: &Ctx, uri: &http::Uri) -> Result<(), String> {
 }
 
 async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, (StatusCode, String)> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err((
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body exceeds {limit} bytes (limits.max_request_body_bytes)"),
-        )),
-        Err(e) => Err((
-            StatusCode::BAD_REQUEST,
-            format!("cannot read request body: {e}"),
-        )),
-    }
+    crate::body::read_whole(body, limit)
+        .await
+        .map_err(|e| match e {
+            ReadError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body exceeds {limit} bytes (limits.max_request_body_bytes)"),
+            ),
+            ReadError::Body(e) => (
+                StatusCode::BAD_REQUEST,
+                format!("cannot read request body: {e}"),
+            ),
+        })
 }

@@ -60,7 +60,7 @@ impl Finisher {
         let r = &mut self.record;
         r.duration_ms = self.started.elapsed().as_millis() as u64;
         r.response_bytes = self.capture.total();
-        r.response_body = self.capture.text(&secrets);
+        r.response_body = std::mem::replace(&mut self.capture, Capture::new(0)).into_text(&secrets);
         if let Some(request) = self.request.as_ref().and_then(|c| c.lock().ok()) {
             r.request_bytes = request.total();
             r.request_body = request.text(&secrets);
@@ -77,7 +77,7 @@ impl Finisher {
             .error
             .take()
             .or(error)
-            .map(|e| crate::audit::redact::redact(&e, &secrets));
+            .map(|e| crate::audit::redact::redact_owned(e, &secrets));
         r.usage = self.usage.finish();
         if let (Some(lease), Some(u)) = (&self.lease, &r.usage) {
             lease.settle_tokens(
@@ -94,7 +94,9 @@ pub struct TapBody {
     finisher: Option<Finisher>,
     /// (any gap, gap once a tool call has begun)
     idle: (Duration, Duration),
-    timer: Pin<Box<Sleep>>,
+    /// Armed when the body first waits: a whole JSON answer never does,
+    /// and then no timer is allocated or registered at all.
+    timer: Option<Pin<Box<Sleep>>>,
     sse: bool,
     /// The protocol whose error event ends a failed SSE stream.
     error_protocol: Option<Protocol>,
@@ -113,7 +115,7 @@ impl TapBody {
             inner,
             finisher: Some(finisher),
             idle,
-            timer: Box::pin(tokio::time::sleep(idle.0)),
+            timer: None,
             sse,
             error_protocol,
             ended: false,
@@ -172,8 +174,10 @@ impl HttpBody for TapBody {
                 if let (Some(data), Some(f)) = (frame.data_ref(), this.finisher.as_mut()) {
                     f.observe(data);
                 }
-                let deadline = tokio::time::Instant::now() + this.current_idle();
-                this.timer.as_mut().reset(deadline);
+                let idle = this.current_idle();
+                if let Some(timer) = this.timer.as_mut() {
+                    timer.as_mut().reset(tokio::time::Instant::now() + idle);
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => this.fail(format!("upstream body: {e}")),
@@ -191,13 +195,18 @@ impl HttpBody for TapBody {
                 this.finish(None);
                 Poll::Ready(None)
             }
-            Poll::Pending => match this.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    let idle = this.current_idle();
-                    this.fail(format!("upstream stream idle for {}s", idle.as_secs_f64()))
+            Poll::Pending => {
+                let idle = this.current_idle();
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        this.fail(format!("upstream stream idle for {}s", idle.as_secs_f64()))
+                    }
+                    Poll::Pending => Poll::Pending,
                 }
-                Poll::Pending => Poll::Pending,
-            },
+            }
         }
     }
 

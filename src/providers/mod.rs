@@ -177,10 +177,20 @@ impl ProviderSpec {
         } else {
             "/v1"
         };
-        with_query(
-            format!("{}{version}{}", self.base_url, protocol.endpoint()),
-            query,
-        )
+        // Built in one allocation: this runs for every proxied request.
+        let query = query.filter(|q| !q.is_empty());
+        let endpoint = protocol.endpoint();
+        let mut url = String::with_capacity(
+            self.base_url.len() + version.len() + endpoint.len() + query.map_or(0, |q| q.len() + 1),
+        );
+        url.push_str(&self.base_url);
+        url.push_str(version);
+        url.push_str(endpoint);
+        if let Some(q) = query {
+            url.push('?');
+            url.push_str(q);
+        }
+        url
     }
 
     /// The upstream URL for any other client path (passthrough). A `/v1`
@@ -194,13 +204,6 @@ impl ProviderSpec {
             }
         }
         format!("{}{path_and_query}", self.base_url)
-    }
-}
-
-fn with_query(url: String, query: Option<&str>) -> String {
-    match query {
-        Some(q) if !q.is_empty() => format!("{url}?{q}"),
-        _ => url,
     }
 }
 
@@ -227,6 +230,10 @@ mod tests {
         assert_eq!(
             o.endpoint_url(Protocol::OpenAiChat, Some("x=1")),
             "https://api.openai.com/v1/chat/completions?x=1"
+        );
+        assert_eq!(
+            o.endpoint_url(Protocol::OpenAiResponses, Some("")),
+            "https://api.openai.com/v1/responses"
         );
         assert_eq!(
             o.passthrough_url("/v1/files?limit=2"),

@@ -5,6 +5,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 /// Measured per proxied request: glibc's malloc cost ~10 % of the CPU.
+/// (`system-alloc` leaves the system's, which valgrind's DHAT can count:
+/// `scripts/bench-allocs.sh`.)
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

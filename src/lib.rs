@@ -16,6 +16,7 @@ pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod body;
+pub mod boxed;
 pub mod bridge;
 pub mod ca;
 pub mod cli;

@@ -15,6 +15,7 @@ use super::plan::{PassTarget, Plan};
 use super::{ApiCall, Ctx};
 use crate::audit::capture::Capture;
 use crate::audit::usage::AnswerUsage;
+use crate::boxed::boxed_in_place;
 use crate::convert;
 use crate::headers::strip_hop_by_hop;
 use crate::pool::{parse_retry_after, Lease, Outcome};
@@ -67,7 +68,7 @@ pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<
         );
         // Boxed, as is give_up: rarer paths that would otherwise set the
         // size of this future, which is copied whole on every request.
-        return Box::pin(passthrough(ctx, target, out)).await;
+        return boxed_in_place(|| passthrough(ctx, target, out)).await;
     }
     let estimate = call.estimate;
     let mut tried: Vec<(String, usize)> = Vec::new();
@@ -75,7 +76,7 @@ pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<
     loop {
         let (provider, mut lease) = match pick(&ctx, &plan, &tried, estimate).await {
             Ok(picked) => picked,
-            Err(wait) => return Box::pin(give_up(ctx, call.protocol, last, wait)).await,
+            Err(wait) => return boxed_in_place(|| give_up(ctx, call.protocol, last, wait)).await,
         };
         let credential = lease.credential();
         let attempt = attempt(&mut ctx, &call, &plan, &provider, &lease).await;

@@ -29,6 +29,7 @@ use crate::audit::capture::Capture;
 use crate::audit::usage::AnswerUsage;
 use crate::audit::{Kind, Record};
 use crate::body::ReadError;
+use crate::boxed::boxed_in_place;
 use crate::errors;
 use crate::headers::credential_values;
 use crate::protocol::Protocol;
@@ -83,10 +84,10 @@ pub async fn handle(
     peer: SocketAddr,
     mut req: Request<Incoming>,
 ) -> Response<Body> {
-    // The rarer paths are boxed: a future is as large as its largest
-    // await, and this one is moved (copied whole) on every request.
+    // The paths are boxed: a future is as large as its largest await, and
+    // this one is moved (copied whole) on every request.
     if crate::websocket::is_upgrade(&req) {
-        return Box::pin(crate::websocket::handle(app, door, peer, req)).await;
+        return boxed_in_place(|| crate::websocket::handle(app, door, peer, req)).await;
     }
     let protocol = (req.method() == Method::POST)
         .then(|| Protocol::from_path(req.uri().path()))
@@ -94,9 +95,9 @@ pub async fn handle(
     let bridged_host = take_bridge_marker(&door, req.headers_mut());
     let ctx = Ctx::new(app, door, peer, &req, protocol, bridged_host);
     match protocol {
-        Some(protocol) => Box::pin(api_call(ctx, protocol, req)).await,
+        Some(protocol) => boxed_in_place(|| api_call(ctx, protocol, req)).await,
         None if is_models_listing(&ctx, &req) => models::list(ctx, &req),
-        None => Box::pin(passthrough(ctx, req)).await,
+        None => boxed_in_place(|| passthrough(ctx, req)).await,
     }
 }
 

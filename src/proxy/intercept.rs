@@ -90,7 +90,7 @@ pub async fn serve(
             }
             // Boxed: the pipeline's future is large, and hyper moves the
             // service future into place (a memcpy of all of it per request).
-            let handled = Box::pin(gateway::handle(app, door, peer, req));
+            let handled = crate::boxed::boxed_in_place(|| gateway::handle(app, door, peer, req));
             Ok::<_, std::convert::Infallible>(handled.await)
         }
     });

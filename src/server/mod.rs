@@ -150,7 +150,7 @@ async fn serve_client(hub: Arc<Hub>, tcp: tokio::net::TcpStream, peer: SocketAdd
                 return Ok(refuse_smuggling(&hub.current(), peer));
             }
             // Boxed: see proxy::intercept::serve.
-            let handled = Box::pin(crate::proxy::handle(hub, peer, req));
+            let handled = crate::boxed::boxed_in_place(|| crate::proxy::handle(hub, peer, req));
             Ok::<_, std::convert::Infallible>(handled.await)
         }
     });

@@ -80,6 +80,13 @@ impl Decoder {
             Some("redacted_thinking") => {
                 vec![Ev::Open(Block::Redacted(text_of(block, "data").to_owned()))]
             }
+            Some("tool_use") if text_of(block, "name").is_empty() => {
+                // A call that names no tool cannot be made: skipped with its
+                // input, as the Chat decoder drops a nameless one.
+                loss.add("tool_call.name");
+                self.skipping = true;
+                Vec::new()
+            }
             Some("tool_use") => {
                 let open = Ev::Open(Block::Tool {
                     id: text_of(block, "id").to_owned(),

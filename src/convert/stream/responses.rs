@@ -110,6 +110,13 @@ impl Decoder {
                 self.item = Item::Message;
                 Vec::new()
             }
+            Some("function_call") if text_of(item, "name").is_empty() => {
+                // A call that names no function cannot be made: dropped with
+                // its arguments, as the Chat decoder drops a nameless one.
+                loss.add("tool_call.name");
+                self.item = Item::Other;
+                Vec::new()
+            }
             Some("function_call") => {
                 let id = str_of(item, "call_id")
                     .or_else(|| str_of(item, "id"))
@@ -137,13 +144,16 @@ impl Decoder {
         }
     }
 
+    /// Arguments count only inside a function call item: outside one they
+    /// belong to no call (a dropped one, or a stream missing its start).
     fn args(&mut self, fragment: &str) -> Vec<Ev> {
+        let Item::Tool { args_seen } = &mut self.item else {
+            return Vec::new();
+        };
         if fragment.is_empty() {
             return Vec::new();
         }
-        if let Item::Tool { args_seen } = &mut self.item {
-            *args_seen = true;
-        }
+        *args_seen = true;
         vec![Ev::Args(fragment.to_owned())]
     }
 

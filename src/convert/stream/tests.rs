@@ -1181,6 +1181,55 @@ fn passthrough_is_identity_and_terminates_on_failure() {
 }
 
 #[test]
+fn a_tool_call_without_a_name_is_dropped_with_its_arguments() {
+    // Found by random_events_never_panic_and_always_terminate: a Responses
+    // function_call item with no name reached Chat clients as a tool call
+    // named "". Messages' tool_use without a name is the same case.
+    let responses = [
+        SseEvent::new(
+            Some("response.output_item.added"),
+            json!({"output_index": 0, "item": {"type": "function_call", "call_id": "c1"}})
+                .to_string(),
+        ),
+        SseEvent::new(
+            Some("response.function_call_arguments.delta"),
+            json!({"output_index": 0, "delta": "{\"a\":1}"}).to_string(),
+        ),
+    ];
+    let messages = [
+        SseEvent::new(
+            Some("content_block_start"),
+            json!({"index": 0, "content_block": {"type": "tool_use", "id": "t1", "input": {}}})
+                .to_string(),
+        ),
+        SseEvent::new(
+            Some("content_block_delta"),
+            json!({"index": 0, "delta": {"type": "input_json_delta", "partial_json": "{\"a\":1}"}})
+                .to_string(),
+        ),
+        SseEvent::new(Some("content_block_stop"), json!({"index": 0}).to_string()),
+    ];
+    for (from, to) in PAIRS {
+        let events: &[SseEvent] = match from {
+            OpenAiResponses => &responses,
+            AnthropicMessages => &messages,
+            OpenAiChat => continue,
+        };
+        let (out, lossy) = run(from, to, events);
+        let summary = check(to, &out).unwrap_or_else(|e| panic!("{from:?}->{to:?}: {e}\n{out:#?}"));
+        assert!(
+            summary.tools.is_empty(),
+            "{from:?}->{to:?}: {:?}",
+            summary.tools
+        );
+        assert!(
+            lossy.contains(&"tool_call.name"),
+            "{from:?}->{to:?}: the dropped call is not reported: {lossy:?}"
+        );
+    }
+}
+
+#[test]
 fn context_from_request_reads_include_usage_and_estimates() {
     let body = json!({"model": "m", "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "x".repeat(400)}]});
     let c = StreamContext::from_request(OpenAiChat, &body);

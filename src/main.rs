@@ -6,7 +6,7 @@ use clap::Parser;
 
 /// Measured per proxied request: glibc's malloc cost ~10 % of the CPU.
 /// (`system-alloc` leaves the system's, which valgrind's DHAT can count:
-/// `scripts/bench-allocs.sh`.)
+/// `scripts/bench-profile.sh --allocs`.)
 #[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -246,10 +246,11 @@ stop "$HYPER_PID"
 # ---------------------------------------------------------------- switchyard
 AUDIT_LINES=0
 if [ "$SWITCHYARD" = 1 ]; then
-start_switchyard() { # start_switchyard NAME BINARY: sets SY_PID, SY_ADDR, SY_CA
-    local name="$1" binary="$2" state="$WORK/$1-state"
+start_switchyard() { # start_switchyard NAME BINARY [BUSY_POLL_US]: sets SY_PID, SY_ADDR, SY_CA
+    local name="$1" binary="$2" busy="${3:-}" state="$WORK/$1-state"
     mkdir -p "$state"
     scripts/bench-config.sh "$UP_ADDR" "$WORK/$name-audit.jsonl" > "$WORK/$name.toml"
+    if [ -n "$busy" ]; then printf '\n[runtime]\nbusy_poll_us = %s\n' "$busy" >> "$WORK/$name.toml"; fi
     SWITCHYARD_STATE_DIR="$state" start "$name" 1 "$binary" run --config "$WORK/$name.toml"
     SY_PID=$LAST_PID
     SY_ADDR="$(wait_line "$WORK/$name.out" "listening on" 30 | sed 's|.*http://||')"
@@ -272,6 +273,12 @@ sleep 1
 lg rss --label sy_intercept --scenario rss_after --pid "$SY_PID"
 # The audit file rotates at 64 MB under this load: count every file.
 AUDIT_LINES="$(cat "$WORK"/switchyard-audit.jsonl* 2>/dev/null | wc -l)" || AUDIT_LINES=0
+stop "$SY_PID"
+# Busy polling, the opt-in that trades CPU for latency: the same binary and
+# configuration plus [runtime] busy_poll_us = 200, intercept path only.
+start_switchyard switchyard-busy "$BIN/switchyard" 200
+sleep 1
+measure_path sy_intercept_busy "--pid $SY_PID" --addr "$SY_ADDR" --via connect --host api.bench.test --ca "$SY_CA"
 stop "$SY_PID"
 if [ "$PGO" = 1 ]; then
     # The same source built with PGO, same configuration: the row beside

@@ -5,7 +5,7 @@
 //! headers); requests in flight finish under the generation they started
 //! with. An invalid file is rejected with a log line and counted, and the
 //! old generation keeps serving. Settings bound to process-wide resources
-//! (listen address, CA, upstream proxy, audit file) need a restart: a
+//! (listen address, CA, upstream proxy, audit file, busy polling) need a restart: a
 //! change to them is reported and otherwise ignored.
 
 use std::path::PathBuf;
@@ -134,5 +134,34 @@ fn keep_process_wide(current: &Settings, next: &mut Settings) -> Vec<&'static st
         changed.push("timeouts.connect_secs");
         next.timeouts.connect = current.timeouts.connect;
     }
+    if next.busy_poll != current.busy_poll {
+        changed.push("runtime.busy_poll_us");
+        next.busy_poll = current.busy_poll;
+    }
     changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::env::Env;
+    use crate::config::Flags;
+
+    fn settings(text: &str) -> Settings {
+        let env = Env::from_pairs([("SWITCHYARD_STATE_DIR", "/tmp/switchyard-reload-test")]);
+        Settings::from_text(None, text, &Flags::default(), &env).unwrap()
+    }
+
+    #[test]
+    fn busy_polling_keeps_its_value_until_a_restart() {
+        let current = settings("");
+        let mut next = settings("[runtime]\nbusy_poll_us = 200\n");
+        assert_eq!(
+            keep_process_wide(&current, &mut next),
+            ["runtime.busy_poll_us"]
+        );
+        assert_eq!(next.busy_poll, current.busy_poll);
+        let mut same = settings("");
+        assert!(keep_process_wide(&current, &mut same).is_empty());
+    }
 }

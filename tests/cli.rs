@@ -221,6 +221,28 @@ fn config_errors_exit_2_naming_key_and_line() {
 }
 
 #[test]
+fn check_shows_busy_polling_and_refuses_a_window_over_a_second() {
+    let (dir, _) = in_temp();
+    let path = dir.path().join("switchyard.toml");
+    std::fs::write(&path, "[runtime]\nbusy_poll_us = 200\n").unwrap();
+    let out = sy(dir.path(), &["check"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("busy polling: 200 µs after each read"),
+        "{}",
+        out.stdout
+    );
+    std::fs::write(&path, "[runtime]\nbusy_poll_us = 5000000\n").unwrap();
+    let out = sy(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        out.stderr.contains("switchyard.toml:2") && out.stderr.contains("runtime.busy_poll_us"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn env_file_and_precedence() {
     let (dir, _) = in_temp();
     std::fs::write(

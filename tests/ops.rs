@@ -530,3 +530,61 @@ async fn a_stalled_audit_file_stalls_no_request() {
     );
     drop(reader);
 }
+
+/// CPU time (user + system) a process has used so far.
+fn cpu_time(pid: i32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces): state is 3,
+    // utime 14 and stime 15, in clock ticks (100 per second on Linux).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<u64> = rest
+        .split(' ')
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse().unwrap())
+        .collect();
+    Duration::from_millis((fields[0] + fields[1]) * 10)
+}
+
+/// CPU time the process uses over the next `wall`.
+fn cpu_over(pid: i32, wall: Duration) -> Duration {
+    let before = cpu_time(pid);
+    std::thread::sleep(wall);
+    cpu_time(pid) - before
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn busy_polling_spins_after_traffic_and_sleeps_when_idle() {
+    let fake = FakeProvider::start().await;
+    let config = providers_config(&fake, "[runtime]\nbusy_poll_us = 1000000\n");
+    let sy_ = Switchyard::start(&config);
+    let pid = sy_.pid();
+    let addr = sy_.addr.to_string();
+    tokio::task::spawn_blocking(move || {
+        let idle = cpu_over(pid, Duration::from_millis(1500));
+        assert!(
+            idle < Duration::from_millis(150),
+            "idle, yet busy: {idle:?}"
+        );
+        let (code, out, err) = post(&addr, &message("claude-x", false));
+        assert_eq!(code, 200, "{out} {err}");
+        // The window (1 s) opened with the request's last read: the
+        // runtime polls instead of sleeping, which takes CPU even when
+        // other tests share the machine's cores.
+        let busy = cpu_over(pid, Duration::from_millis(800));
+        assert!(
+            busy >= Duration::from_millis(150),
+            "no busy polling: {busy:?}"
+        );
+        // Closed again: back to sleep.
+        std::thread::sleep(Duration::from_millis(700));
+        let idle = cpu_over(pid, Duration::from_millis(1500));
+        assert!(
+            idle < Duration::from_millis(150),
+            "still spinning: {idle:?}"
+        );
+    })
+    .await
+    .unwrap();
+    assert!(sy_.log().contains("busy polling on"), "{}", sy_.log());
+}

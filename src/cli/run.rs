@@ -116,6 +116,12 @@ pub fn check(args: ConfigArgs) -> Result<(), CliError> {
     if let Some(proxy) = &settings.upstream_proxy {
         println!("upstream proxy: {}:{}", proxy.host, proxy.port);
     }
+    if !settings.busy_poll.is_zero() {
+        println!(
+            "busy polling: {} µs after each read",
+            settings.busy_poll.as_micros()
+        );
+    }
     println!("providers:");
     for p in &settings.providers {
         let creds: Vec<_> = p.credentials.iter().map(|c| c.name.as_str()).collect();

@@ -35,6 +35,8 @@ pub struct FileConfig {
     pub timeouts: TimeoutsSection,
     #[serde(default)]
     pub limits: LimitsSection,
+    #[serde(default)]
+    pub runtime: RuntimeSection,
     /// A fleet's shared limits (README "Running a fleet").
     pub cluster: Option<ClusterSection>,
 }
@@ -176,6 +178,14 @@ pub struct TimeoutsSection {
     pub tool_call_secs: Option<u64>,
     /// How long SIGINT/SIGTERM wait for in-flight requests and streams.
     pub shutdown_secs: Option<u64>,
+}
+
+/// `[runtime]`: how the process runs, not what it does (restart to change).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSection {
+    /// Keep polling for I/O this long after a read instead of sleeping.
+    pub busy_poll_us: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

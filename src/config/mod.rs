@@ -24,6 +24,8 @@ use crate::upstream::UpstreamProxy;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 pub const DEFAULT_INTERCEPT: [&str; 2] = ["api.anthropic.com", "api.openai.com"];
+/// Longest busy-polling window accepted (`[runtime] busy_poll_us`).
+pub const MAX_BUSY_POLL_US: u64 = 1_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -147,6 +149,8 @@ pub struct Settings {
     pub clients: crate::access::Clients,
     pub tunnel: crate::access::TunnelPolicy,
     pub limits: Limits,
+    /// `[runtime] busy_poll_us`; zero: off (see `server::busy_poll`).
+    pub busy_poll: Duration,
     pub cluster: Option<ClusterSettings>,
     /// The parsed file, for the parts later stages resolve themselves.
     pub file: std::sync::Arc<FileConfig>,
@@ -389,6 +393,7 @@ impl Resolver<'_> {
                 l.header_read_timeout_secs.unwrap_or(30).max(1),
             ),
         };
+        let busy_poll = self.busy_poll(&file)?;
         if let Some(name) = &flags.provider {
             if !providers.iter().any(|p| &p.name == name) {
                 return Err(self.invalid_env("--provider", format!("no provider named {name:?}")));
@@ -414,11 +419,23 @@ impl Resolver<'_> {
             clients,
             tunnel,
             limits,
+            busy_poll,
             cluster,
             file: std::sync::Arc::new(file),
             file_text: std::sync::Arc::new(self.text.to_owned()),
             provider_hosts,
         })
+    }
+
+    fn busy_poll(&self, file: &FileConfig) -> Result<Duration, ConfigError> {
+        let us = file.runtime.busy_poll_us.unwrap_or(0);
+        if us > MAX_BUSY_POLL_US {
+            return Err(self.invalid(
+                "runtime.busy_poll_us",
+                format!("{us} is more than {MAX_BUSY_POLL_US} (one second); a few hundred microseconds cover a request's round trips"),
+            ));
+        }
+        Ok(Duration::from_micros(us))
     }
 
     fn postgres(&self, file: &FileConfig) -> Result<Option<PostgresSettings>, ConfigError> {
@@ -1011,6 +1028,24 @@ mod tests {
             // A distinctive secret: short ones like "pw" turn up in random temp paths.
             assert!(!err.contains("Zq9secretpass"), "{err}");
         }
+    }
+
+    #[test]
+    fn busy_polling_is_off_unless_set_and_bounded() {
+        assert_eq!(
+            load("", &[], Flags::default()).unwrap().busy_poll,
+            Duration::ZERO
+        );
+        let s = load("[runtime]\nbusy_poll_us = 250\n", &[], Flags::default()).unwrap();
+        assert_eq!(s.busy_poll, Duration::from_micros(250));
+        let err = load("[runtime]\nbusy_poll_us = 2000000\n", &[], Flags::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("runtime.busy_poll_us"), "{err}");
+        let err = load("[runtime]\nbusy_poll = 5\n", &[], Flags::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("busy_poll"), "{err}");
     }
 
     #[test]

@@ -149,6 +149,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
         if let Poll::Ready(Ok(())) = polled {
             let this = &mut *self;
             this.scanner.scan(&buf.filled()[before..], &this.flag);
+            super::busy_poll::touch();
         }
         polled
     }

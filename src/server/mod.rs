@@ -1,6 +1,7 @@
 //! The listener: accepts connections, serves HTTP/1.1 (with CONNECT
 //! upgrades) and h2c on them, and drains everything on shutdown.
 
+pub mod busy_poll;
 pub mod guard;
 
 use std::future::Future;
@@ -80,6 +81,7 @@ impl Server {
         // Tasks, the shutdown token and the auditor are shared by every
         // generation, so any snapshot gives access to them.
         let app = hub.current();
+        busy_poll::start(app.settings.busy_poll, app.shutdown.clone());
         let slots = Arc::new(tokio::sync::Semaphore::new(
             app.settings.limits.max_connections,
         ));

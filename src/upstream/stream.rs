@@ -22,10 +22,14 @@ impl AsyncRead for OutboundStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
+        let polled = match self.get_mut() {
             OutboundStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             OutboundStream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        };
+        if polled.is_ready() {
+            crate::server::busy_poll::touch();
         }
+        polled
     }
 }
 

@@ -1,0 +1,205 @@
+//! Busy polling (`[runtime] busy_poll_us`): after a connection reads
+//! something, the runtime keeps polling its sockets for a while instead of
+//! letting its thread sleep.
+//!
+//! Why: a request passes the proxy twice (client → upstream, upstream →
+//! client), and each time the proxy's thread may have gone to sleep in
+//! `epoll_wait`. Waking a sleeping CPU costs tens of microseconds on
+//! virtual machines without guest halt-polling, which is most of the
+//! latency a proxy adds there (README "Performance"). HAProxy offers the
+//! same trade as `busy-polling`; here it is bounded: the thread spins only
+//! for the window after the last read, so an idle switchyard still sleeps.
+//! Off by default: it spends CPU, up to one core while traffic keeps
+//! coming, to save latency.
+//!
+//! How: one task ([`spin`]) yields in a loop while the window is open;
+//! tokio polls the I/O driver without a timeout between yields. Reads call
+//! [`touch`] (the listener's connections, decrypted connections and
+//! upstream connections), which reopens the window and wakes the task when
+//! it has gone to sleep.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// The process's busy poller, once one is running; [`touch`] reports to it.
+static INSTALLED: OnceLock<Arc<BusyPoll>> = OnceLock::new();
+
+/// Notes that a connection read something. Without busy polling this is
+/// one load of an unset `OnceLock`.
+pub fn touch() {
+    if let Some(poll) = INSTALLED.get() {
+        poll.touch();
+    }
+}
+
+/// Starts busy polling for this process with `window`, until `shutdown`.
+/// Only the first call takes effect: the runtime, and so the poller, is
+/// the process's.
+pub fn start(window: Duration, shutdown: CancellationToken) {
+    if window.is_zero() {
+        return;
+    }
+    let poll = Arc::new(BusyPoll::new(window));
+    if INSTALLED.set(poll.clone()).is_err() {
+        tracing::debug!("busy polling already runs in this process");
+        return;
+    }
+    tracing::info!(window_us = window.as_micros() as u64, "busy polling on");
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = poll.spin() => {}
+            _ = shutdown.cancelled() => {}
+        }
+    });
+}
+
+/// The poller's state, shared by the spinning task and every reader.
+#[derive(Debug)]
+pub struct BusyPoll {
+    window: Duration,
+    /// Something was read since the spinner last looked.
+    active: AtomicBool,
+    /// The spinner waits for `wake` (the window has closed).
+    parked: AtomicBool,
+    wake: Notify,
+    /// Turns of the spin loop so far (for tests and debugging).
+    spins: AtomicU64,
+}
+
+impl BusyPoll {
+    pub fn new(window: Duration) -> BusyPoll {
+        BusyPoll {
+            window,
+            active: AtomicBool::new(false),
+            parked: AtomicBool::new(false),
+            wake: Notify::new(),
+            spins: AtomicU64::new(0),
+        }
+    }
+
+    /// Reopens the window; wakes the spinner if it sleeps.
+    pub fn touch(&self) {
+        // Most reads find the flag already set: no store, no shared write.
+        if self.active.load(Ordering::Relaxed) {
+            return;
+        }
+        self.active.store(true, Ordering::SeqCst);
+        if self.parked.load(Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
+    }
+
+    pub fn spins(&self) -> u64 {
+        self.spins.load(Ordering::Relaxed)
+    }
+
+    pub fn is_parked(&self) -> bool {
+        self.parked.load(Ordering::SeqCst)
+    }
+
+    /// Sleeps until a read, then keeps the runtime polling until a whole
+    /// window has passed without one; forever.
+    pub async fn spin(&self) {
+        loop {
+            // Paired with `touch`: either the swap sees its store, or its
+            // load sees `parked` and the notification waits as a permit.
+            self.parked.store(true, Ordering::SeqCst);
+            if !self.active.swap(false, Ordering::SeqCst) {
+                self.wake.notified().await;
+            }
+            self.parked.store(false, Ordering::SeqCst);
+            self.spin_window().await;
+        }
+    }
+
+    async fn spin_window(&self) {
+        let mut deadline = Instant::now() + self.window;
+        loop {
+            // tokio polls its I/O driver with a zero timeout before it runs
+            // a task that yielded again: that poll is the busy polling.
+            tokio::task::yield_now().await;
+            self.spins.fetch_add(1, Ordering::Relaxed);
+            let now = Instant::now();
+            if self.active.swap(false, Ordering::Relaxed) {
+                deadline = now + self.window;
+            } else if now >= deadline {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lets the spinner run until `done` holds (or a generous deadline).
+    async fn until(done: impl Fn() -> bool) -> bool {
+        let give_up = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            if Instant::now() > give_up {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        true
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn spins_after_a_read_and_sleeps_when_the_window_closes() {
+        let poll = Arc::new(BusyPoll::new(Duration::from_millis(20)));
+        let task = tokio::spawn({
+            let poll = poll.clone();
+            async move { poll.spin().await }
+        });
+        assert!(until(|| poll.is_parked()).await, "starts asleep");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(poll.spins(), 0, "no read, no spinning");
+
+        poll.touch();
+        assert!(until(|| poll.spins() > 0).await, "a read starts it");
+        assert!(until(|| poll.is_parked()).await, "it sleeps again");
+        let after = poll.spins();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(poll.spins(), after, "asleep, it does not spin");
+
+        poll.touch();
+        assert!(
+            until(|| poll.spins() > after).await,
+            "a later read wakes it"
+        );
+        task.abort();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn reads_inside_the_window_keep_it_open() {
+        // A long window: a stalled test thread must not close it.
+        let poll = Arc::new(BusyPoll::new(Duration::from_millis(500)));
+        let task = tokio::spawn({
+            let poll = poll.clone();
+            async move { poll.spin().await }
+        });
+        poll.touch();
+        assert!(until(|| poll.spins() > 0).await);
+        // Touched every 5 ms for 1.5 s: three windows' worth, never closed.
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(1500) {
+            poll.touch();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert!(!poll.is_parked(), "closed while reads kept coming");
+        }
+        assert!(until(|| poll.is_parked()).await, "closes once they stop");
+        task.abort();
+    }
+
+    #[test]
+    fn a_zero_window_installs_nothing() {
+        start(Duration::ZERO, CancellationToken::new());
+        assert!(INSTALLED.get().is_none());
+        touch();
+    }
+}

@@ -137,6 +137,16 @@ impl BusyPoll {
 mod tests {
     use super::*;
 
+    /// A poller with its spinning task on the test's runtime.
+    fn spinning(window: Duration) -> (Arc<BusyPoll>, tokio::task::JoinHandle<()>) {
+        let poll = Arc::new(BusyPoll::new(window));
+        let task = tokio::spawn({
+            let poll = poll.clone();
+            async move { poll.spin().await }
+        });
+        (poll, task)
+    }
+
     /// Lets the spinner run until `done` holds (or a generous deadline).
     async fn until(done: impl Fn() -> bool) -> bool {
         let give_up = Instant::now() + Duration::from_secs(10);
@@ -151,11 +161,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn spins_after_a_read_and_sleeps_when_the_window_closes() {
-        let poll = Arc::new(BusyPoll::new(Duration::from_millis(20)));
-        let task = tokio::spawn({
-            let poll = poll.clone();
-            async move { poll.spin().await }
-        });
+        let (poll, task) = spinning(Duration::from_millis(20));
         assert!(until(|| poll.is_parked()).await, "starts asleep");
         tokio::time::sleep(Duration::from_millis(30)).await;
         assert_eq!(poll.spins(), 0, "no read, no spinning");
@@ -178,11 +184,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn reads_inside_the_window_keep_it_open() {
         // A long window: a stalled test thread must not close it.
-        let poll = Arc::new(BusyPoll::new(Duration::from_millis(500)));
-        let task = tokio::spawn({
-            let poll = poll.clone();
-            async move { poll.spin().await }
-        });
+        let (poll, task) = spinning(Duration::from_millis(500));
         poll.touch();
         assert!(until(|| poll.spins() > 0).await);
         // Touched every 5 ms for 1.5 s: three windows' worth, never closed.

@@ -12,7 +12,7 @@
 //! Off by default: it spends CPU, up to one core while traffic keeps
 //! coming, to save latency.
 //!
-//! How: one task ([`spin`]) yields in a loop while the window is open;
+//! How: one task ([`BusyPoll::spin`]) yields in a loop while the window is open;
 //! tokio polls the I/O driver without a timeout between yields. Reads call
 //! [`touch`] (the listener's connections, decrypted connections and
 //! upstream connections), which reopens the window and wakes the task when

@@ -43,7 +43,10 @@ pub struct App {
     pub settings: Settings,
     pub leaves: Arc<LeafCache>,
     pub auditor: Arc<Auditor>,
-    pub client: HttpClient,
+    /// One outbound client per worker ([`crate::server::workers`]): each
+    /// keeps its own pool, so an upstream connection is only ever used on
+    /// the thread that opened it.
+    clients: Arc<[HttpClient]>,
     pub dialer: Arc<Dialer>,
     /// The outbound rustls config (system roots + upstream proxy CA), for
     /// connections made outside the pooled client (WebSocket upstreams).
@@ -68,6 +71,12 @@ impl App {
     /// Loads the CA, opens the audit file and builds the outbound client.
     /// Must run inside a tokio runtime (the audit writer is a task).
     pub fn new(settings: Settings) -> Result<App, StartError> {
+        App::with_workers(settings, 1)
+    }
+
+    /// [`App::new`] for a server on `workers` threads: one outbound client
+    /// (and connection pool) each.
+    pub fn with_workers(settings: Settings, workers: usize) -> Result<App, StartError> {
         let ca = Authority::load_or_create(&settings.ca)?;
         let tls = upstream::outbound_tls(settings.upstream_proxy.as_ref())?;
         let dialer = Arc::new(Dialer::new(
@@ -76,7 +85,9 @@ impl App {
             settings.timeouts.connect,
         ));
         let outbound_tls = Arc::new(tls.clone());
-        let client = upstream::http_client(dialer.clone(), tls);
+        let clients = (0..workers.max(1))
+            .map(|_| upstream::http_client(dialer.clone(), tls.clone()))
+            .collect();
         let auditor = Auditor::start(&settings.audit)?;
         let cluster = match &settings.cluster {
             Some(c) => Some(crate::cluster::Cluster::start(
@@ -88,7 +99,7 @@ impl App {
         Ok(App {
             leaves: Arc::new(LeafCache::new(Arc::new(ca))),
             auditor: Arc::new(auditor),
-            client,
+            clients,
             dialer,
             outbound_tls,
             started: Instant::now(),
@@ -116,7 +127,7 @@ impl App {
         App {
             leaves: self.leaves.clone(),
             auditor: self.auditor.clone(),
-            client: self.client.clone(),
+            clients: self.clients.clone(),
             outbound_tls: self.outbound_tls.clone(),
             dialer: self.dialer.clone(),
             started: self.started,
@@ -136,6 +147,12 @@ impl App {
             config_secrets: secrets_of(&settings),
             settings,
         }
+    }
+
+    /// The outbound client of the worker this runs on.
+    pub fn client(&self) -> &HttpClient {
+        let worker = crate::server::workers::current();
+        &self.clients[worker % self.clients.len()]
     }
 
     /// Whether CONNECTs to `host` are TLS-intercepted (case-insensitive globs).

@@ -19,12 +19,15 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
     init_logging(&settings.log_level);
     let lock = super::daemon::claim(&settings, args.detached)?;
     crate::tls::install_default_provider();
-    let runtime = runtime_builder(worker_threads()?)
+    let workers = worker_threads()?;
+    // Worker 0: the listener, the audit writer and the rest run here; the
+    // other workers start their own threads (server::workers).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::Runtime(format!("cannot start the runtime: {e}")))?;
     let done = runtime.block_on(async move {
-        let server = Server::bind(settings)
+        let server = Server::bind_with_workers(settings, workers)
             .await
             .map_err(|e| CliError::Runtime(e.to_string()))?;
         let shutdown = shutdown_signal();
@@ -62,9 +65,10 @@ pub fn run(args: RunArgs) -> Result<(), CliError> {
     done
 }
 
-/// How many threads serve requests: `TOKIO_WORKER_THREADS` when set (tokio
-/// reads it too, and panics on a bad value: checked here first, so it is an
-/// error message instead), else the CPUs this process may run on.
+/// How many threads serve requests, each with its own single-threaded
+/// runtime (`server::workers`): `TOKIO_WORKER_THREADS` when set (the name
+/// tokio's own scheduler reads, kept so existing settings still apply),
+/// else the CPUs this process may run on.
 fn worker_threads() -> Result<usize, CliError> {
     match std::env::var("TOKIO_WORKER_THREADS") {
         Ok(value) => parse_worker_threads(&value),
@@ -81,22 +85,6 @@ fn parse_worker_threads(value: &str) -> Result<usize, CliError> {
         _ => Err(CliError::Runtime(format!(
             "TOKIO_WORKER_THREADS must be a whole number above 0, not {value:?}"
         ))),
-    }
-}
-
-/// With one worker, tokio's single-threaded scheduler: a lone worker of the
-/// work-stealing one still pays for its cross-thread queues and wake-up
-/// bookkeeping (measured on one pinned CPU: ~1.5 µs of ~30 per intercepted
-/// request, ~5 % more requests per second). Nothing in switchyard blocks a
-/// worker (the audit file is written from the blocking pool), so a
-/// 1-CPU container loses nothing by it.
-fn runtime_builder(workers: usize) -> tokio::runtime::Builder {
-    if workers == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut builder = tokio::runtime::Builder::new_multi_thread();
-        builder.worker_threads(workers);
-        builder
     }
 }
 
@@ -293,16 +281,6 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::runtime::RuntimeFlavor;
-
-    #[test]
-    fn one_worker_runs_the_single_threaded_scheduler() {
-        let one = runtime_builder(1).enable_all().build().unwrap();
-        assert_eq!(one.handle().runtime_flavor(), RuntimeFlavor::CurrentThread);
-        let three = runtime_builder(3).enable_all().build().unwrap();
-        assert_eq!(three.handle().runtime_flavor(), RuntimeFlavor::MultiThread);
-        assert_eq!(three.metrics().num_workers(), 3);
-    }
 
     #[test]
     fn worker_count_must_be_a_positive_number() {

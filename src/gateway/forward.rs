@@ -441,7 +441,7 @@ pub async fn send(
     request: Request<Body>,
 ) -> Result<Response<Body>, (StatusCode, String)> {
     let timeout = ctx.app.settings.timeouts.request;
-    let result = tokio::time::timeout(timeout, ctx.app.client.request(request)).await;
+    let result = tokio::time::timeout(timeout, ctx.app.client().request(request)).await;
     ctx.record.ttfb_ms = Some(ctx.started.elapsed().as_millis() as u64);
     match result {
         Ok(Ok(resp)) => Ok(resp.map(crate::body::boxed)),

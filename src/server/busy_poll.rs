@@ -18,37 +18,50 @@
 //! upstream connections), which reopens the window and wakes the task when
 //! it has gone to sleep.
 
+use std::cell::OnceCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// The process's busy poller, once one is running; [`touch`] reports to it.
-static INSTALLED: OnceLock<Arc<BusyPoll>> = OnceLock::new();
-
-/// Notes that a connection read something. Without busy polling this is
-/// one load of an unset `OnceLock`.
-pub fn touch() {
-    if let Some(poll) = INSTALLED.get() {
-        poll.touch();
-    }
+thread_local! {
+    /// This thread's busy poller, once one is running; [`touch`] reports to
+    /// it. Per thread because each worker runs its own runtime
+    /// ([`super::workers`]) and only its own spinner polls its sockets.
+    static INSTALLED: OnceCell<Arc<BusyPoll>> = const { OnceCell::new() };
 }
 
-/// Starts busy polling for this process with `window`, until `shutdown`.
-/// Only the first call takes effect: the runtime, and so the poller, is
-/// the process's.
+/// Notes that a connection read something. Without busy polling this is
+/// one look at an unset thread-local cell.
+pub fn touch() {
+    INSTALLED.with(|poll| {
+        if let Some(poll) = poll.get() {
+            poll.touch();
+        }
+    });
+}
+
+/// Starts busy polling for this thread's runtime with `window`, until
+/// `shutdown`. Each worker calls it once; a second call on a thread is
+/// ignored.
 pub fn start(window: Duration, shutdown: CancellationToken) {
     if window.is_zero() {
         return;
     }
     let poll = Arc::new(BusyPoll::new(window));
-    if INSTALLED.set(poll.clone()).is_err() {
-        tracing::debug!("busy polling already runs in this process");
+    if INSTALLED
+        .with(|installed| installed.set(poll.clone()))
+        .is_err()
+    {
+        tracing::debug!("busy polling already runs on this thread");
         return;
     }
-    tracing::info!(window_us = window.as_micros() as u64, "busy polling on");
+    tracing::debug!(
+        window_us = window.as_micros() as u64,
+        "busy polling on this worker"
+    );
     tokio::spawn(async move {
         tokio::select! {
             _ = poll.spin() => {}
@@ -201,7 +214,35 @@ mod tests {
     #[test]
     fn a_zero_window_installs_nothing() {
         start(Duration::ZERO, CancellationToken::new());
-        assert!(INSTALLED.get().is_none());
+        assert!(INSTALLED.with(|p| p.get().is_none()));
         touch();
+    }
+
+    fn installed_here() -> Option<Arc<BusyPoll>> {
+        INSTALLED.with(|p| p.get().cloned())
+    }
+
+    #[tokio::test]
+    async fn each_thread_gets_its_own_poller_once() {
+        let shutdown = CancellationToken::new();
+        start(Duration::from_millis(1), shutdown.clone());
+        let first = installed_here().expect("installed on this thread");
+        start(Duration::from_millis(2), shutdown.clone());
+        let again = installed_here().expect("still installed");
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "a second start replaced the poller"
+        );
+        let elsewhere = std::thread::spawn(|| installed_here().is_none())
+            .join()
+            .unwrap();
+        assert!(
+            elsewhere,
+            "another thread (another worker) has its own, or none"
+        );
+        // A read on this thread reaches this thread's poller.
+        touch();
+        assert!(until(|| first.spins() > 0).await, "the poller never spun");
+        shutdown.cancel();
     }
 }

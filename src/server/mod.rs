@@ -3,6 +3,7 @@
 
 pub mod busy_poll;
 pub mod guard;
+pub mod workers;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,11 +27,24 @@ pub struct Server {
     hub: Arc<Hub>,
     listener: TcpListener,
     addr: SocketAddr,
+    /// Threads serving connections ([`workers`]), this one included.
+    workers: usize,
 }
 
 impl Server {
-    /// Loads the CA, opens the audit file and binds the listener.
+    /// Loads the CA, opens the audit file and binds the listener; serves on
+    /// the runtime that calls [`Server::run`] alone.
     pub async fn bind(settings: Settings) -> Result<Server, StartError> {
+        Server::bind_with_workers(settings, 1).await
+    }
+
+    /// [`Server::bind`], serving on `workers` threads: the caller's, which
+    /// must run a single-threaded runtime, and `workers - 1` more, each
+    /// with its own (see [`workers`]).
+    pub async fn bind_with_workers(
+        settings: Settings,
+        workers: usize,
+    ) -> Result<Server, StartError> {
         let addr = settings.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -42,7 +56,8 @@ impl Server {
         // reports the address (status, the state file) reads it from here.
         let mut settings = settings;
         settings.listen = addr;
-        let app = App::new(settings)?;
+        let workers = workers.max(1);
+        let app = App::with_workers(settings, workers)?;
         if let Some(cluster) = &app.cluster {
             // Share limits from the first request when Redis is there.
             cluster.first_contact().await;
@@ -57,6 +72,7 @@ impl Server {
             hub,
             listener,
             addr,
+            workers,
         })
     }
 
@@ -81,7 +97,21 @@ impl Server {
         // Tasks, the shutdown token and the auditor are shared by every
         // generation, so any snapshot gives access to them.
         let app = hub.current();
-        busy_poll::start(app.settings.busy_poll, app.shutdown.clone());
+        let window = app.settings.busy_poll;
+        busy_poll::start(window, app.shutdown.clone());
+        let token = app.shutdown.clone();
+        let workers = workers::Workers::start(
+            self.workers,
+            move || busy_poll::start(window, token.clone()),
+            app.tasks.clone(),
+        );
+        if !window.is_zero() {
+            tracing::info!(
+                window_us = window.as_micros() as u64,
+                workers = workers.count(),
+                "busy polling on"
+            );
+        }
         let slots = Arc::new(tokio::sync::Semaphore::new(
             app.settings.limits.max_connections,
         ));
@@ -98,11 +128,7 @@ impl Server {
                             continue;
                         };
                         let _ = tcp.set_nodelay(true);
-                        let hub = hub.clone();
-                        app.tasks.spawn(async move {
-                            serve_client(hub, tcp, peer).await;
-                            drop(slot);
-                        });
+                        hand_over(&workers, &hub, tcp, peer, slot);
                     }
                     Err(e) => {
                         // Usually EMFILE: back off instead of spinning.
@@ -113,6 +139,7 @@ impl Server {
                 _ = &mut shutdown => break,
             }
         }
+        let workers = workers.close();
         drop(self.listener);
         tracing::info!("shutting down: draining in-flight requests");
         app.shutdown.cancel();
@@ -127,6 +154,8 @@ impl Server {
                 "drain deadline passed; closing the rest"
             );
         }
+        // Connections cut now file their records: before the final flush.
+        workers.halt(WORKER_STOP).await;
         // A file that takes no writes (a stalled FIFO reader, a hung network
         // disk) must not keep the process alive forever.
         if tokio::time::timeout(deadline, app.auditor.shutdown())
@@ -139,6 +168,50 @@ impl Server {
             );
         }
     }
+}
+
+/// How long a worker's runtime may take to stop once told to.
+const WORKER_STOP: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Gives an accepted connection to the least busy worker. Another worker's
+/// runtime must register the socket itself, so it crosses as a std socket.
+fn hand_over(
+    workers: &workers::Workers,
+    hub: &Arc<Hub>,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) {
+    if workers.count() == 1 {
+        let hub = hub.clone();
+        hub.current().tasks.clone().spawn(async move {
+            serve_client(hub, tcp, peer).await;
+            drop(slot);
+        });
+        return;
+    }
+    let tcp = match tcp.into_std() {
+        Ok(tcp) => tcp,
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "cannot hand over a connection");
+            return;
+        }
+    };
+    let hub = hub.clone();
+    workers.dispatch(move |load| {
+        let tcp = match tokio::net::TcpStream::from_std(tcp) {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "cannot serve a handed-over connection");
+                return;
+            }
+        };
+        let tasks = hub.current().tasks.clone();
+        tasks.spawn(async move {
+            serve_client(hub, tcp, peer).await;
+            drop((slot, load));
+        });
+    });
 }
 
 async fn serve_client(hub: Arc<Hub>, tcp: tokio::net::TcpStream, peer: SocketAddr) {

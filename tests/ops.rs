@@ -533,7 +533,12 @@ async fn a_stalled_audit_file_stalls_no_request() {
 
 /// CPU time (user + system) a process has used so far.
 fn cpu_time(pid: i32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    cpu_in(&format!("/proc/{pid}"))
+}
+
+/// CPU time of the process or thread whose /proc directory is `dir`.
+fn cpu_in(dir: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("{dir}/stat")).unwrap();
     // Fields after the command name (which may hold spaces): state is 3,
     // utime 14 and stime 15, in clock ticks (100 per second on Linux).
     let rest = &stat[stat.rfind(')').unwrap() + 2..];
@@ -587,4 +592,59 @@ async fn busy_polling_spins_after_traffic_and_sleeps_when_idle() {
     .await
     .unwrap();
     assert!(sy_.log().contains("busy polling on"), "{}", sy_.log());
+}
+
+/// The process's threads that serve connections, by name: the main thread
+/// (worker 0) and `switchyard-worker-N` (cut to 15 bytes by the kernel).
+fn worker_threads(pid: i32) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = entry.unwrap().path().display().to_string();
+        let name = std::fs::read_to_string(format!("{dir}/comm")).unwrap_or_default();
+        let name = name.trim().to_owned();
+        if name == "switchyard" || name.starts_with("switchyard-work") {
+            found.push((name, dir));
+        }
+    }
+    found.sort();
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_are_spread_over_workers_that_each_poll_their_own() {
+    let fake = FakeProvider::start().await;
+    // A 1 s busy-polling window makes a worker's CPU time show which
+    // worker read a request: only that worker's thread spins.
+    let config = providers_config(&fake, "[runtime]\nbusy_poll_us = 1000000\n");
+    let sy_ = Switchyard::start_with(&config, &[("TOKIO_WORKER_THREADS", "3")], &[]);
+    let pid = sy_.pid();
+    let addr = sy_.addr;
+    tokio::task::spawn_blocking(move || {
+        let workers = worker_threads(pid);
+        assert_eq!(workers.len(), 3, "{workers:?}");
+        // Three connections open at once: one per worker.
+        let mut conns: Vec<std::net::TcpStream> = (0..3)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let before: Vec<Duration> = workers.iter().map(|(_, dir)| cpu_in(dir)).collect();
+        for conn in &mut conns {
+            use std::io::{Read, Write};
+            conn.write_all(b"GET /_switchyard/health HTTP/1.1\r\nhost: x\r\n\r\n")
+                .unwrap();
+            let mut head = [0u8; 12];
+            conn.read_exact(&mut head).unwrap();
+            assert_eq!(&head, b"HTTP/1.1 200", "{}", String::from_utf8_lossy(&head));
+        }
+        std::thread::sleep(Duration::from_millis(800));
+        for ((name, dir), before) in workers.iter().zip(before) {
+            let spun = cpu_in(dir) - before;
+            assert!(
+                spun >= Duration::from_millis(150),
+                "{name} did not poll after its connection's request: {spun:?}"
+            );
+        }
+    })
+    .await
+    .unwrap();
 }

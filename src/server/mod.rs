@@ -1,5 +1,6 @@
-//! The listener: accepts connections, serves HTTP/1.1 (with CONNECT
-//! upgrades) and h2c on them, and drains everything on shutdown.
+//! The listener: accepts connections, hands each to a worker thread
+//! ([`workers`]), serves HTTP/1.1 (with CONNECT upgrades) and h2c on them,
+//! and drains everything on shutdown.
 
 pub mod busy_poll;
 pub mod guard;

@@ -594,19 +594,18 @@ async fn busy_polling_spins_after_traffic_and_sleeps_when_idle() {
     assert!(sy_.log().contains("busy polling on"), "{}", sy_.log());
 }
 
-/// The process's threads that serve connections, by name: the main thread
-/// (worker 0) and `switchyard-worker-N` (cut to 15 bytes by the kernel).
+/// The process's threads that serve connections: the main thread (worker
+/// 0) and the `switchyard-worker-N` threads (names cut to 15 bytes by the
+/// kernel), as (name, /proc directory).
 fn worker_threads(pid: i32) -> Vec<(String, String)> {
-    let mut found = Vec::new();
+    let mut found = vec![("main".to_owned(), format!("/proc/{pid}/task/{pid}"))];
     for entry in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
         let dir = entry.unwrap().path().display().to_string();
         let name = std::fs::read_to_string(format!("{dir}/comm")).unwrap_or_default();
-        let name = name.trim().to_owned();
-        if name == "switchyard" || name.starts_with("switchyard-work") {
-            found.push((name, dir));
+        if name.starts_with("switchyard-work") {
+            found.push((name.trim().to_owned(), dir));
         }
     }
-    found.sort();
     found
 }
 
@@ -620,8 +619,9 @@ async fn connections_are_spread_over_workers_that_each_poll_their_own() {
     let pid = sy_.pid();
     let addr = sy_.addr;
     tokio::task::spawn_blocking(move || {
+        // The workers start as the listener begins to accept.
+        wait_until("three workers", || worker_threads(pid).len() == 3);
         let workers = worker_threads(pid);
-        assert_eq!(workers.len(), 3, "{workers:?}");
         // Three connections open at once: one per worker.
         let mut conns: Vec<std::net::TcpStream> = (0..3)
             .map(|_| std::net::TcpStream::connect(addr).unwrap())

@@ -39,9 +39,9 @@ impl Server {
         Server::bind_with_workers(settings, 1).await
     }
 
-    /// [`Server::bind`], serving on `workers` threads: the caller's, which
-    /// must run a single-threaded runtime, and `workers - 1` more, each
-    /// with its own (see [`workers`]).
+    /// [`Server::bind`], serving on `workers` threads: the one that calls
+    /// [`Server::run`] (on a single-threaded runtime, in the CLI) and
+    /// `workers - 1` more, each with a runtime of its own (see [`workers`]).
     pub async fn bind_with_workers(
         settings: Settings,
         workers: usize,

@@ -155,6 +155,11 @@ impl App {
         &self.clients[worker % self.clients.len()]
     }
 
+    /// How many workers serve connections: one outbound client each.
+    pub fn workers(&self) -> usize {
+        self.clients.len()
+    }
+
     /// Whether CONNECTs to `host` are TLS-intercepted (case-insensitive globs).
     pub fn is_intercepted(&self, host: &str) -> bool {
         let host = host.to_ascii_lowercase();

@@ -153,6 +153,8 @@ pub struct Report {
     pub address: String,
     pub started_at: String,
     pub uptime_secs: u64,
+    /// Threads serving connections, one runtime each (`server::workers`).
+    pub workers: usize,
     /// `gateway` (embedded) or `bridge`.
     pub mode: &'static str,
     /// Present in bridge mode.
@@ -238,6 +240,7 @@ pub fn report(app: &App, address: std::net::SocketAddr) -> Report {
         address: address.to_string(),
         started_at,
         uptime_secs: uptime.as_secs(),
+        workers: app.workers(),
         mode: if bridge.is_some() {
             "bridge"
         } else {

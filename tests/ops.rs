@@ -129,6 +129,8 @@ async fn start_status_metrics_stop() {
     assert_eq!(s["address"], addr.as_str());
     assert_eq!(s["pid"], pid);
     assert_eq!(s["mode"], "gateway");
+    let workers = s["workers"].as_u64().unwrap_or(0);
+    assert!(workers >= 1, "{s:#}");
     assert_eq!(s["requests"]["2xx"], 2, "{s:#}");
     assert_eq!(s["requests"]["4xx"], 1, "{s:#}");
     assert_eq!(s["audit"]["dropped"], 0);
@@ -147,6 +149,7 @@ async fn start_status_metrics_stop() {
     for needle in [
         format!("on http://{addr}"),
         "embedded gateway".into(),
+        format!("workers:   {workers}"),
         "2xx 2".into(),
         "(0 dropped)".into(),
         "anthropic".into(),
@@ -621,6 +624,10 @@ async fn connections_are_spread_over_workers_that_each_poll_their_own() {
     tokio::task::spawn_blocking(move || {
         // The workers start as the listener begins to accept.
         wait_until("three workers", || worker_threads(pid).len() == 3);
+        let (code, status, err) = curl(&[&format!("http://{addr}/_switchyard/status")]);
+        assert_eq!(code, 200, "{err}");
+        let status: Value = serde_json::from_str(&status).unwrap();
+        assert_eq!(status["workers"], 3, "{status:#}");
         let workers = worker_threads(pid);
         // Three connections open at once: one per worker.
         let mut conns: Vec<std::net::TcpStream> = (0..3)

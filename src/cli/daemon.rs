@@ -292,6 +292,7 @@ fn human(r: &serde_json::Value) -> String {
         None => "embedded gateway".into(),
     };
     let _ = writeln!(out, "mode:      {mode}");
+    let _ = writeln!(out, "workers:   {}", n(&r["workers"]));
     let _ = writeln!(out, "config:    {}", s(&r["config_file"]));
     let q = &r["requests"];
     let _ = writeln!(

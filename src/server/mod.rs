@@ -28,8 +28,6 @@ pub struct Server {
     hub: Arc<Hub>,
     listener: TcpListener,
     addr: SocketAddr,
-    /// Threads serving connections ([`workers`]), this one included.
-    workers: usize,
 }
 
 impl Server {
@@ -57,8 +55,7 @@ impl Server {
         // reports the address (status, the state file) reads it from here.
         let mut settings = settings;
         settings.listen = addr;
-        let workers = workers.max(1);
-        let app = App::with_workers(settings, workers)?;
+        let app = App::with_workers(settings, workers.max(1))?;
         if let Some(cluster) = &app.cluster {
             // Share limits from the first request when Redis is there.
             cluster.first_contact().await;
@@ -73,7 +70,6 @@ impl Server {
             hub,
             listener,
             addr,
-            workers,
         })
     }
 
@@ -102,7 +98,7 @@ impl Server {
         busy_poll::start(window, app.shutdown.clone());
         let token = app.shutdown.clone();
         let workers = workers::Workers::start(
-            self.workers,
+            app.workers(),
             move || busy_poll::start(window, token.clone()),
             app.tasks.clone(),
         );
@@ -174,8 +170,10 @@ impl Server {
 /// How long a worker's runtime may take to stop once told to.
 const WORKER_STOP: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Gives an accepted connection to the least busy worker. Another worker's
-/// runtime must register the socket itself, so it crosses as a std socket.
+/// Gives an accepted connection to the least busy worker. A worker's
+/// runtime must register the socket itself, so it crosses as a std socket;
+/// worker 0's connections take the same path (two `epoll_ctl` calls per
+/// connection, not per request) so that there is only one.
 fn hand_over(
     workers: &workers::Workers,
     hub: &Arc<Hub>,
@@ -183,14 +181,6 @@ fn hand_over(
     peer: SocketAddr,
     slot: tokio::sync::OwnedSemaphorePermit,
 ) {
-    if workers.count() == 1 {
-        let hub = hub.clone();
-        hub.current().tasks.clone().spawn(async move {
-            serve_client(hub, tcp, peer).await;
-            drop(slot);
-        });
-        return;
-    }
     let tcp = match tcp.into_std() {
         Ok(tcp) => tcp,
         Err(e) => {

@@ -2,10 +2,14 @@
 # Prints the switchyard configuration that bench.sh, bench-profile.sh and
 # build-pgo.sh run, so that they measure, profile and train the same thing.
 #
-#   scripts/bench-config.sh UPSTREAM_ADDR AUDIT_PATH > switchyard.toml
+#   scripts/bench-config.sh UPSTREAM_ADDR AUDIT_PATH [AUDIT_KEYS] > switchyard.toml
+#
+# AUDIT_KEYS: more lines for the [audit] table (bench.sh's metadata-only row
+# passes "max_body_bytes = 0").
 set -euo pipefail
 UP="$1"
 AUDIT="$2"
+AUDIT_KEYS="${3:-}"
 cat <<EOF
 listen = "127.0.0.1:0"
 
@@ -48,4 +52,5 @@ provider = "chatonly"
 
 [audit]
 path = "$AUDIT"
+$AUDIT_KEYS
 EOF

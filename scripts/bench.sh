@@ -246,16 +246,25 @@ stop "$HYPER_PID"
 # ---------------------------------------------------------------- switchyard
 AUDIT_LINES=0
 if [ "$SWITCHYARD" = 1 ]; then
-start_switchyard() { # start_switchyard NAME BINARY [BUSY_POLL_US]: sets SY_PID, SY_ADDR, SY_CA
-    local name="$1" binary="$2" busy="${3:-}" state="$WORK/$1-state"
+start_switchyard() { # start_switchyard NAME BINARY [BUSY_POLL_US] [AUDIT_KEYS]: sets SY_PID, SY_ADDR, SY_CA
+    local name="$1" binary="$2" busy="${3:-}" audit="${4:-}" state="$WORK/$1-state"
     mkdir -p "$state"
-    scripts/bench-config.sh "$UP_ADDR" "$WORK/$name-audit.jsonl" > "$WORK/$name.toml"
+    scripts/bench-config.sh "$UP_ADDR" "$WORK/$name-audit.jsonl" "$audit" > "$WORK/$name.toml"
     if [ -n "$busy" ]; then printf '\n[runtime]\nbusy_poll_us = %s\n' "$busy" >> "$WORK/$name.toml"; fi
     SWITCHYARD_STATE_DIR="$state" start "$name" 1 "$binary" run --config "$WORK/$name.toml"
     SY_PID=$LAST_PID
     SY_ADDR="$(wait_line "$WORK/$name.out" "listening on" 30 | sed 's|.*http://||')"
     SY_CA="$state/ca/ca.pem"
     log "$name on $SY_ADDR (pid $SY_PID)"
+}
+stop_switchyard() { # stop_switchyard NAME: stops SY_PID, then deletes NAME's audit files
+    stop "$SY_PID"
+    # Left in place, hundreds of MB of audit lines per configuration would
+    # be flushed, reclaimed and (on VMs that report free pages to the host)
+    # faulted in afresh while the rows after them run: their cost would land
+    # on whichever path came next. Deleted, they cost only the row that
+    # wrote them.
+    rm -f "$WORK/$1-audit.jsonl"*
 }
 start_switchyard switchyard "$BIN/switchyard"
 sleep 1
@@ -273,20 +282,28 @@ sleep 1
 lg rss --label sy_intercept --scenario rss_after --pid "$SY_PID"
 # The audit file rotates at 64 MB under this load: count every file.
 AUDIT_LINES="$(cat "$WORK"/switchyard-audit.jsonl* 2>/dev/null | wc -l)" || AUDIT_LINES=0
-stop "$SY_PID"
+stop_switchyard switchyard
 # Busy polling, the opt-in that trades CPU for latency: the same binary and
 # configuration plus [runtime] busy_poll_us = 200, intercept path only.
 start_switchyard switchyard-busy "$BIN/switchyard" 200
 sleep 1
 measure_path sy_intercept_busy "--pid $SY_PID" --addr "$SY_ADDR" --via connect --host api.bench.test --ca "$SY_CA"
-stop "$SY_PID"
+stop_switchyard switchyard-busy
+# The audit trail without bodies ([audit] max_body_bytes = 0): still a
+# hash-chained record per request, with sizes, usage and timings, but no
+# captured, redacted and escaped bodies. What body capture costs, beside
+# nginx, which logs nothing here.
+start_switchyard switchyard-meta "$BIN/switchyard" "" "max_body_bytes = 0"
+sleep 1
+measure_path sy_intercept_meta "--pid $SY_PID" --addr "$SY_ADDR" --via connect --host api.bench.test --ca "$SY_CA"
+stop_switchyard switchyard-meta
 if [ "$PGO" = 1 ]; then
     # The same source built with PGO, same configuration: the row beside
     # sy_intercept is the A/B.
     start_switchyard switchyard-pgo "$ROOT/target/pgo/switchyard"
     sleep 1
     measure_path sy_intercept_pgo "--pid $SY_PID" --addr "$SY_ADDR" --via connect --host api.bench.test --ca "$SY_CA"
-    stop "$SY_PID"
+    stop_switchyard switchyard-pgo
 fi
 fi
 

@@ -37,6 +37,10 @@ pub const PATHS: &[(&str, &str)] = &[
         "sy_intercept_busy",
         "switchyard intercept with busy polling ([runtime] busy_poll_us = 200): latency bought with CPU",
     ),
+    (
+        "sy_intercept_meta",
+        "switchyard intercept, audit records without bodies ([audit] max_body_bytes = 0): what body capture costs",
+    ),
     ("sy_gateway", "switchyard gateway: base URL, pass-through"),
     (
         "sy_convert",
@@ -80,6 +84,10 @@ const PAIRS: &[(&str, &[&str])] = &[
     (
         "sy_intercept_busy",
         &["sy_intercept", "tcp_relay", "nginx_tls"],
+    ),
+    (
+        "sy_intercept_meta",
+        &["sy_intercept", "hyper_tls", "nginx_tls"],
     ),
     (
         "sy_gateway",
@@ -197,6 +205,16 @@ fn targets(r: &Runs) -> Vec<Target> {
             "… the same, switchyard built with PGO",
             fx(pgo),
             pgo.map(|x| x >= 0.8),
+        );
+    }
+    // The same for the audit without bodies: nginx logs nothing in this
+    // bench, so this row is switchyard doing the least it ever does.
+    if r.run("sy_intercept_meta", "json_c16").is_some() {
+        let meta = ratio(rps("sy_intercept_meta"), rps("nginx_tls"));
+        add(
+            "… the same, audit without bodies (`max_body_bytes = 0`)",
+            fx(meta),
+            meta.map(|x| x >= 0.8),
         );
     }
     // Each latency target again for the busy-polling row, when it ran.
@@ -652,5 +670,33 @@ not json
         );
         let without = markdown(&Runs::parse(""), &json!({}));
         assert!(!without.contains("PGO"), "{without}");
+    }
+
+    #[test]
+    fn the_audit_without_bodies_is_compared_with_the_default_and_with_nginx() {
+        let r = Runs::parse(
+            r#"{"label":"sy_intercept","scenario":"json_c16","rps":20000,"proxy_cpu_us_per_req":40.0}
+{"label":"sy_intercept_meta","scenario":"json_c16","rps":25000,"proxy_cpu_us_per_req":32.0}
+{"label":"nginx_tls","scenario":"json_c16","rps":30000,"proxy_cpu_us_per_req":20.0}"#,
+        );
+        let md = markdown(&r, &json!({}));
+        assert!(
+            md.contains("| sy_intercept_meta | sy_intercept | 1.25× | – | 1.25× |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| … the same, audit without bodies (`max_body_bytes = 0`) | 0.83× | PASS |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "- `sy_intercept_meta`: switchyard intercept, audit records without bodies"
+            ),
+            "{md}"
+        );
+        let without = markdown(&Runs::parse(""), &json!({}));
+        assert!(!without.contains("without bodies"), "{without}");
     }
 }

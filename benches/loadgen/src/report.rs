@@ -652,51 +652,43 @@ not json
         assert!(md.contains("| sy_intercept | hyper_tls | 0.50× |"), "{md}");
     }
 
+    /// The variant rows of the intercept (one more build, one more setting):
+    /// each is compared with the plain intercept and gets its own verdict on
+    /// the nginx target, and neither appears when the variant did not run.
     #[test]
-    fn a_pgo_build_is_compared_with_the_plain_build_and_with_nginx() {
-        let r = Runs::parse(
-            r#"{"label":"sy_intercept","scenario":"json_c16","rps":20000,"proxy_cpu_us_per_req":40.0}
-{"label":"sy_intercept_pgo","scenario":"json_c16","rps":23000,"proxy_cpu_us_per_req":35.0}
-{"label":"nginx_tls","scenario":"json_c16","rps":46000,"proxy_cpu_us_per_req":20.0}"#,
-        );
-        let md = markdown(&r, &json!({}));
-        assert!(
-            md.contains("| sy_intercept_pgo | sy_intercept | 1.15× | – | 1.14× |"),
-            "{md}"
-        );
-        assert!(
-            md.contains("| … the same, switchyard built with PGO | 0.50× | FAIL |"),
-            "{md}"
-        );
-        let without = markdown(&Runs::parse(""), &json!({}));
-        assert!(!without.contains("PGO"), "{without}");
-    }
-
-    #[test]
-    fn the_audit_without_bodies_is_compared_with_the_default_and_with_nginx() {
-        let r = Runs::parse(
-            r#"{"label":"sy_intercept","scenario":"json_c16","rps":20000,"proxy_cpu_us_per_req":40.0}
-{"label":"sy_intercept_meta","scenario":"json_c16","rps":25000,"proxy_cpu_us_per_req":32.0}
-{"label":"nginx_tls","scenario":"json_c16","rps":30000,"proxy_cpu_us_per_req":20.0}"#,
-        );
-        let md = markdown(&r, &json!({}));
-        assert!(
-            md.contains("| sy_intercept_meta | sy_intercept | 1.25× | – | 1.25× |"),
-            "{md}"
-        );
-        assert!(
-            md.contains(
-                "| … the same, audit without bodies (`max_body_bytes = 0`) | 0.83× | PASS |"
+    fn intercept_variants_are_compared_with_the_default_and_with_nginx() {
+        let cases = [
+            (
+                "sy_intercept_pgo",
+                23000,
+                35.0,
+                46000,
+                "| sy_intercept_pgo | sy_intercept | 1.15× | – | 1.14× |",
+                "| … the same, switchyard built with PGO | 0.50× | FAIL |",
+                "PGO",
             ),
-            "{md}"
-        );
-        assert!(
-            md.contains(
-                "- `sy_intercept_meta`: switchyard intercept, audit records without bodies"
+            (
+                "sy_intercept_meta",
+                25000,
+                32.0,
+                30000,
+                "| sy_intercept_meta | sy_intercept | 1.25× | – | 1.25× |",
+                "| … the same, audit without bodies (`max_body_bytes = 0`) | 0.83× | PASS |",
+                "audit without bodies",
             ),
-            "{md}"
-        );
-        let without = markdown(&Runs::parse(""), &json!({}));
-        assert!(!without.contains("without bodies"), "{without}");
+        ];
+        for (label, rps, cpu, nginx, comparison, verdict, named) in cases {
+            let r = Runs::parse(&format!(
+                r#"{{"label":"sy_intercept","scenario":"json_c16","rps":20000,"proxy_cpu_us_per_req":40.0}}
+{{"label":"{label}","scenario":"json_c16","rps":{rps},"proxy_cpu_us_per_req":{cpu}}}
+{{"label":"nginx_tls","scenario":"json_c16","rps":{nginx},"proxy_cpu_us_per_req":20.0}}"#
+            ));
+            let md = markdown(&r, &json!({}));
+            assert!(md.contains(comparison), "{md}");
+            assert!(md.contains(verdict), "{md}");
+            assert!(md.contains(&format!("- `{label}`: ")), "{md}");
+            let without = markdown(&Runs::parse(""), &json!({}));
+            assert!(!without.contains(named), "{without}");
+        }
     }
 }

@@ -199,23 +199,20 @@ fn targets(r: &Runs) -> Vec<Target> {
         fx(vs_nginx),
         vs_nginx.map(|x| x >= 0.8),
     );
-    if r.run("sy_intercept_pgo", "json_c16").is_some() {
-        let pgo = ratio(rps("sy_intercept_pgo"), rps("nginx_tls"));
-        add(
-            "… the same, switchyard built with PGO",
-            fx(pgo),
-            pgo.map(|x| x >= 0.8),
-        );
-    }
-    // The same for the audit without bodies: nginx logs nothing in this
-    // bench, so this row is switchyard doing the least it ever does.
-    if r.run("sy_intercept_meta", "json_c16").is_some() {
-        let meta = ratio(rps("sy_intercept_meta"), rps("nginx_tls"));
-        add(
+    // The same for the intercept's variants that ran. Without bodies is
+    // switchyard doing the least it ever does: nginx logs nothing here.
+    let variants = [
+        ("sy_intercept_pgo", "… the same, switchyard built with PGO"),
+        (
+            "sy_intercept_meta",
             "… the same, audit without bodies (`max_body_bytes = 0`)",
-            fx(meta),
-            meta.map(|x| x >= 0.8),
-        );
+        ),
+    ];
+    for (label, name) in variants {
+        if r.run(label, "json_c16").is_some() {
+            let vs = ratio(rps(label), rps("nginx_tls"));
+            add(name, fx(vs), vs.map(|x| x >= 0.8));
+        }
     }
     // Each latency target again for the busy-polling row, when it ran.
     let busy = r.run("sy_intercept_busy", "json_c1").is_some();

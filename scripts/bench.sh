@@ -8,15 +8,25 @@
 #   scripts/bench.sh --quick         # short windows, fewer hosts/streams (~2 min)
 #   scripts/bench.sh --peers nginx   # only some peers (nginx,mitmdump,litellm; "" = none)
 #   scripts/bench.sh --pgo           # also the PGO build's intercept (scripts/build-pgo.sh, ~10 min more)
+#   scripts/bench.sh --rounds 9      # more head-to-head rounds (default 5, --quick 3; 0 = none)
 #
 # Flags: --quick, --duration SECS (measured seconds per run), --no-pin,
 # --no-install (use what is there), --peers LIST, --no-switchyard (peers
 # only, to debug a peer), --pgo (build switchyard with PGO and measure its
-# intercept path as one more row, sy_intercept_pgo), --out DIR (default target/bench). Writes DIR/results.md and DIR/results.json; prints the table.
+# intercept path as one more row, sy_intercept_pgo), --rounds N (head-to-head
+# rounds, below), --out DIR (default target/bench). Writes DIR/results.md and
+# DIR/results.json; prints the table.
+#
+# Head to head: after the peers, switchyard (default and audit without
+# bodies), the hyper relay and nginx run side by side on the proxy's CPU,
+# and N rounds measure each at c=16 in turn, in a rotating order. The report
+# compares them round by round: on a VM whose speed drifts over minutes,
+# the main table's single runs, minutes apart, cannot settle a 0.8× target.
 #
 # Pinning (default): the proxy under test runs alone on CPU 1; the load
 # client and the upstream share CPU 0. On a 2-core machine that is the only
-# honest split: every figure is "what one core of proxy does". Other
+# honest split: every figure is "what one core of proxy does" (in the
+# head-to-head rounds the other proxies sit idle on that CPU). Other
 # processes on the machine are not ours to stop: the report records the
 # load average, the busiest processes, and per run the share of CPU they
 # took while we measured.
@@ -34,6 +44,7 @@ INSTALL=1
 PEERS="nginx,mitmdump,litellm"
 SWITCHYARD=1
 PGO=0
+ROUNDS=""
 OUT="$ROOT/target/bench"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -44,16 +55,19 @@ while [ $# -gt 0 ]; do
         --peers) PEERS="$2"; shift ;;
         --no-switchyard) SWITCHYARD=0 ;;
         --pgo) PGO=1 ;;
+        --rounds) ROUNDS="$2"; shift ;;
         --out) OUT="$2"; shift ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown flag $1" >&2; exit 2 ;;
     esac
     shift
 done
 if [ "$QUICK" = 1 ]; then
     DURATION="${DURATION:-2}"; WARMUP=0.5; NEWHOSTS=20; STREAMS=1000; MITM_NEWHOSTS=10
+    ROUNDS="${ROUNDS:-3}"; ROUND_SECS=1
 else
     DURATION="${DURATION:-5}"; WARMUP=1; NEWHOSTS=100; STREAMS=1000; MITM_NEWHOSTS=30
+    ROUNDS="${ROUNDS:-5}"; ROUND_SECS=2
 fi
 # Upstream SSE shape: 20 text deltas, 5 ms apart.
 SSE_EVENTS=20
@@ -308,12 +322,12 @@ fi
 fi
 
 # ---------------------------------------------------------------- nginx
-if has_peer nginx && command -v nginx >/dev/null; then
-    NG="$WORK/nginx"
+NG="$WORK/nginx"
+nginx_files() { # nginx_files PORT: a throw-away CA, a leaf for localhost, the config
     mkdir -p "$NG"
-    # A throw-away CA and an ECDSA P-256 leaf, as switchyard's (a
-    # self-signed certificate would be a CA used as an end entity, which
-    # rustls rightly refuses).
+    # An ECDSA P-256 leaf under its own CA, as switchyard's (a self-signed
+    # certificate would be a CA used as an end entity, which rustls rightly
+    # refuses).
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
         -subj "/CN=bench nginx CA" -keyout "$NG/ca.key" -out "$NG/ca.pem" 2>/dev/null
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
@@ -321,7 +335,6 @@ if has_peer nginx && command -v nginx >/dev/null; then
     printf 'subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n' > "$NG/ext.cnf"
     openssl x509 -req -in "$NG/leaf.csr" -CA "$NG/ca.pem" -CAkey "$NG/ca.key" -CAcreateserial \
         -days 2 -extfile "$NG/ext.cnf" -out "$NG/cert.pem" 2>/dev/null
-    NG_PORT="$(free_port)"
     cat > "$NG/nginx.conf" <<EOF
 daemon off;
 worker_processes 2;
@@ -339,7 +352,7 @@ http {
     scgi_temp_path $NG/scgi;
     upstream fake { server $UP_ADDR; keepalive 64; }
     server {
-        listen 127.0.0.1:$NG_PORT ssl;
+        listen 127.0.0.1:$1 ssl;
         ssl_certificate $NG/cert.pem;
         ssl_certificate_key $NG/key.pem;
         location / {
@@ -351,11 +364,18 @@ http {
     }
 }
 EOF
+}
+start_nginx() { # sets NG_PID, NG_PORT and NG_PIDS (its processes, as --pid flags)
+    NG_PORT="$(free_port)"
+    nginx_files "$NG_PORT"
     start nginx 1 nginx -c "$NG/nginx.conf" -e "$NG/error.log"
     NG_PID=$LAST_PID
     wait_port "$NG_PORT" 10
     sleep 0.5
     NG_PIDS="$(group_pids "$NG_PID")"
+}
+if has_peer nginx && command -v nginx >/dev/null; then
+    start_nginx
     # shellcheck disable=SC2086
     lg rss --label nginx_tls --scenario rss_idle $NG_PIDS
     measure_path nginx_tls "$NG_PIDS" --addr "127.0.0.1:$NG_PORT" --via tls --host localhost --ca "$NG/ca.pem"
@@ -442,6 +462,55 @@ EOF
     stop "$LL_PID"
 fi
 
+# ---------------------------------------------------------------- head to head
+# The paths the nginx target is about, running side by side on the proxy's
+# CPU (idle but for the one measured), measured in turn for $ROUNDS rounds.
+if [ "$ROUNDS" -gt 0 ]; then
+    log "head to head: $ROUNDS interleaved rounds at c=16, $ROUND_SECS s each"
+    H2H=()      # label|pid flags|target flags
+    H2H_SY=()   # name:pid of each switchyard, for its audit files
+    start hyperrelay-h2h 1 "$BIN/bench-lean" --hyper --to "$UP_ADDR" --ca-out "$WORK/hyper-h2h-ca.pem"
+    H2H_HYPER=$LAST_PID
+    HYPER_ADDR="$(wait_line "$WORK/hyperrelay-h2h.out" "listening on" 10 | sed 's|.*https://||')"
+    H2H+=("hyper_tls|--pid $H2H_HYPER|--addr $HYPER_ADDR --via tls --host localhost --ca $WORK/hyper-h2h-ca.pem")
+    if [ "$SWITCHYARD" = 1 ]; then
+        start_switchyard switchyard-h2h "$BIN/switchyard"
+        H2H_SY+=("switchyard-h2h:$SY_PID")
+        H2H+=("sy_intercept|--pid $SY_PID|--addr $SY_ADDR --via connect --host api.bench.test --ca $SY_CA")
+        start_switchyard switchyard-meta-h2h "$BIN/switchyard" "" "max_body_bytes = 0"
+        H2H_SY+=("switchyard-meta-h2h:$SY_PID")
+        H2H+=("sy_intercept_meta|--pid $SY_PID|--addr $SY_ADDR --via connect --host api.bench.test --ca $SY_CA")
+    fi
+    H2H_NGINX=""
+    if has_peer nginx && command -v nginx >/dev/null; then
+        start_nginx
+        H2H_NGINX=$NG_PID
+        H2H+=("nginx_tls|$NG_PIDS|--addr 127.0.0.1:$NG_PORT --via tls --host localhost --ca $NG/ca.pem")
+    fi
+    sleep 1
+    n=${#H2H[@]}
+    for round in $(seq 1 "$ROUNDS"); do
+        for i in $(seq 0 $((n - 1))); do
+            # Each round starts one path later, and every other round runs
+            # backwards: no path always follows the same one.
+            if [ $((round % 2)) = 0 ]; then i=$((n - 1 - i)); fi
+            IFS='|' read -r label pids target <<< "${H2H[$(((i + round) % n))]}"
+            # The last path's dirty audit pages go to disk now, not in
+            # this path's window.
+            sync
+            # shellcheck disable=SC2086
+            lg load --label "$label" --scenario "round_c16:$round" -c 16 -d "$ROUND_SECS" --warmup "$WARMUP" \
+                $pids --aux-pid "$UP_PID" $target
+        done
+    done
+    stop "$H2H_HYPER"
+    [ -z "$H2H_NGINX" ] || stop "$H2H_NGINX"
+    for entry in "${H2H_SY[@]}"; do
+        SY_PID="${entry#*:}"
+        stop_switchyard "${entry%%:*}"
+    done
+fi
+
 stop "$UP_PID"
 
 # ---------------------------------------------------------------- report
@@ -450,6 +519,7 @@ $(snapshot end)
 pinning: $([ "$PIN" = 1 ] && echo "proxy under test on CPU 1; load client and upstream on CPU 0" || echo "none")
 measured seconds per run: $DURATION (warm-up $WARMUP); SSE: $SSE_EVENTS deltas $SSE_GAP_MS ms apart
 switchyard audit lines written: $AUDIT_LINES (audit on, default settings)
+head to head: $ROUNDS rounds of $ROUND_SECS s (warm-up $WARMUP) per path
 switchyard binaries: release profile (fat LTO)$([ "$PGO" = 1 ] && echo "; sy_intercept_pgo: the same with PGO (scripts/build-pgo.sh)")
 versions: $(rustc --version); nginx $(nginx -v 2>&1 | sed 's|.*/||' || true); mitmproxy $("$MITM_VENV/bin/mitmdump" --version 2>/dev/null | sed -n 's/^Mitmproxy: //p' || true); litellm $("$LL_VENV/bin/pip" show litellm 2>/dev/null | sed -n 's/^Version: //p' || true)"
 python3 -c 'import json,sys; print(json.dumps({"contention": sys.stdin.read(), "quick": '"$QUICK"' == 1}))' \

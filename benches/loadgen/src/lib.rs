@@ -12,6 +12,8 @@
 //!   floor of a TLS proxy on switchyard's stack (tokio, rustls);
 //! - [`report`]: turns the runs' JSON lines into the markdown table and the
 //!   results file (`bench-report`);
+//! - [`rounds`]: the head-to-head section, paths measured in interleaved
+//!   rounds and compared round by round;
 //! - [`stats`] and [`procfs`]: percentiles, and CPU/RSS of other processes.
 //!
 //! `scripts/bench.sh` wires them together with switchyard and its peers.
@@ -22,6 +24,7 @@ pub mod lean;
 pub mod procfs;
 pub mod relay;
 pub mod report;
+pub mod rounds;
 pub mod stats;
 pub mod tls;
 pub mod upstream;

@@ -108,26 +108,35 @@ pub fn rss_bytes_all(pids: &[u32]) -> u64 {
 }
 
 /// Busy seconds of the whole machine (all CPUs, everything but idle and
-/// iowait) since boot.
+/// iowait, steal included) since boot.
 pub fn machine_busy_seconds() -> f64 {
-    let Ok(stat) = fs::read_to_string("/proc/stat") else {
-        return 0.0;
-    };
-    let Some(cpu) = stat.lines().next().and_then(|l| l.strip_prefix("cpu ")) else {
-        return 0.0;
-    };
-    let v: Vec<u64> = cpu
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
     // user nice system idle iowait irq softirq steal ...
-    let busy: u64 = v
+    let busy: u64 = machine_ticks()
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != 3 && *i != 4 && *i < 8)
         .map(|(_, x)| *x)
         .sum();
     busy as f64 / ticks_per_sec()
+}
+
+/// Seconds the hypervisor kept this machine's CPUs from running (steal),
+/// summed over CPUs, since boot. 0 on bare metal.
+pub fn machine_steal_seconds() -> f64 {
+    machine_ticks().get(7).copied().unwrap_or(0) as f64 / ticks_per_sec()
+}
+
+/// The all-CPU line of /proc/stat, in ticks; empty when unreadable.
+fn machine_ticks() -> Vec<u64> {
+    let Ok(stat) = fs::read_to_string("/proc/stat") else {
+        return Vec::new();
+    };
+    let Some(cpu) = stat.lines().next().and_then(|l| l.strip_prefix("cpu ")) else {
+        return Vec::new();
+    };
+    cpu.split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect()
 }
 
 /// The 1-minute load average.

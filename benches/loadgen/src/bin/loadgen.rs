@@ -285,22 +285,24 @@ async fn load(a: LoadArgs) -> Result<Value, String> {
     let me = std::process::id();
     let pids = a.common.pids.clone();
     let aux = a.common.aux_pids.clone();
-    let before = std::sync::Mutex::new((procfs::CpuTimes::default(), 0.0, 0.0, 0.0));
+    let before = std::sync::Mutex::new((procfs::CpuTimes::default(), 0.0, 0.0, 0.0, 0.0));
     let (mut out, window) = client::run(load, || {
         *before.lock().unwrap() = (
             procfs::cpu_times_all(&pids),
             procfs::cpu_seconds_all(&aux),
             procfs::cpu_seconds(me),
             procfs::machine_busy_seconds(),
+            procfs::machine_steal_seconds(),
         );
     })
     .await;
-    let (p0, a0, s0, m0) = *before.lock().unwrap();
+    let (p0, a0, s0, m0, st0) = *before.lock().unwrap();
     let proxy_times = procfs::cpu_times_all(&pids).since(p0);
     let proxy_cpu = proxy_times.total();
     let aux_cpu = procfs::cpu_seconds_all(&aux) - a0;
     let self_cpu = procfs::cpu_seconds(me) - s0;
     let machine = procfs::machine_busy_seconds() - m0;
+    let steal = procfs::machine_steal_seconds() - st0;
     let secs = window.as_secs_f64().max(1e-9);
     let other = (machine - proxy_cpu - aux_cpu - self_cpu).max(0.0);
     let requests = out.requests;
@@ -325,6 +327,8 @@ async fn load(a: LoadArgs) -> Result<Value, String> {
         "client_cpu_s": self_cpu,
         "other_cpu_s": other,
         "other_cpu_share": other / (secs * procfs::cpus() as f64),
+        // The part of "other" the hypervisor took: the VM's CPUs not running.
+        "steal_share": steal / (secs * procfs::cpus() as f64),
     });
     if a.stream {
         let o = v.as_object_mut().expect("object");

@@ -8,7 +8,7 @@
 #   scripts/bench.sh --quick         # short windows, fewer hosts/streams (~2 min)
 #   scripts/bench.sh --peers nginx   # only some peers (nginx,mitmdump,litellm; "" = none)
 #   scripts/bench.sh --pgo           # also the PGO build's intercept (scripts/build-pgo.sh, ~10 min more)
-#   scripts/bench.sh --rounds 9      # more head-to-head rounds (default 5, --quick 3; 0 = none)
+#   scripts/bench.sh --rounds 30     # more head-to-head rounds (default 15, --quick 6; 0 = none)
 #
 # Flags: --quick, --duration SECS (measured seconds per run), --no-pin,
 # --no-install (use what is there), --peers LIST, --no-switchyard (peers
@@ -19,9 +19,11 @@
 #
 # Head to head: after the peers, switchyard (default and audit without
 # bodies), the hyper relay and nginx run side by side on the proxy's CPU,
-# and N rounds measure each at c=16 in turn, in a rotating order. The report
-# compares them round by round: on a VM whose speed drifts over minutes,
-# the main table's single runs, minutes apart, cannot settle a 0.8× target.
+# and N rounds measure each at c=16 for one second in turn, in a rotating
+# order. The report compares them round by round: on a VM whose speed
+# drifts over minutes, the main table's single runs, minutes apart, cannot
+# settle a 0.8× target; many short rounds put the paired measurements
+# seconds apart.
 #
 # Pinning (default): the proxy under test runs alone on CPU 1; the load
 # client and the upstream share CPU 0. On a 2-core machine that is the only
@@ -57,17 +59,17 @@ while [ $# -gt 0 ]; do
         --pgo) PGO=1 ;;
         --rounds) ROUNDS="$2"; shift ;;
         --out) OUT="$2"; shift ;;
-        -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown flag $1" >&2; exit 2 ;;
     esac
     shift
 done
 if [ "$QUICK" = 1 ]; then
     DURATION="${DURATION:-2}"; WARMUP=0.5; NEWHOSTS=20; STREAMS=1000; MITM_NEWHOSTS=10
-    ROUNDS="${ROUNDS:-3}"; ROUND_SECS=1
+    ROUNDS="${ROUNDS:-6}"; ROUND_SECS=1
 else
     DURATION="${DURATION:-5}"; WARMUP=1; NEWHOSTS=100; STREAMS=1000; MITM_NEWHOSTS=30
-    ROUNDS="${ROUNDS:-5}"; ROUND_SECS=2
+    ROUNDS="${ROUNDS:-15}"; ROUND_SECS=1
 fi
 # Upstream SSE shape: 20 text deltas, 5 ms apart.
 SSE_EVENTS=20
@@ -499,7 +501,7 @@ if [ "$ROUNDS" -gt 0 ]; then
             # this path's window.
             sync
             # shellcheck disable=SC2086
-            lg load --label "$label" --scenario "round_c16:$round" -c 16 -d "$ROUND_SECS" --warmup "$WARMUP" \
+            lg load --label "$label" --scenario "round_c16:$round" -c 16 -d "$ROUND_SECS" --warmup 0.5 \
                 $pids --aux-pid "$UP_PID" $target
         done
     done
@@ -519,7 +521,7 @@ $(snapshot end)
 pinning: $([ "$PIN" = 1 ] && echo "proxy under test on CPU 1; load client and upstream on CPU 0" || echo "none")
 measured seconds per run: $DURATION (warm-up $WARMUP); SSE: $SSE_EVENTS deltas $SSE_GAP_MS ms apart
 switchyard audit lines written: $AUDIT_LINES (audit on, default settings)
-head to head: $ROUNDS rounds of $ROUND_SECS s (warm-up $WARMUP) per path
+head to head: $ROUNDS rounds of $ROUND_SECS s (warm-up 0.5 s) per path
 switchyard binaries: release profile (fat LTO)$([ "$PGO" = 1 ] && echo "; sy_intercept_pgo: the same with PGO (scripts/build-pgo.sh)")
 versions: $(rustc --version); nginx $(nginx -v 2>&1 | sed 's|.*/||' || true); mitmproxy $("$MITM_VENV/bin/mitmdump" --version 2>/dev/null | sed -n 's/^Mitmproxy: //p' || true); litellm $("$LL_VENV/bin/pip" show litellm 2>/dev/null | sed -n 's/^Version: //p' || true)"
 python3 -c 'import json,sys; print(json.dumps({"contention": sys.stdin.read(), "quick": '"$QUICK"' == 1}))' \

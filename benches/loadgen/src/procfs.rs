@@ -110,27 +110,41 @@ pub fn rss_bytes_all(pids: &[u32]) -> u64 {
 /// Busy seconds of the whole machine (all CPUs, everything but idle and
 /// iowait, steal included) since boot.
 pub fn machine_busy_seconds() -> f64 {
-    // user nice system idle iowait irq softirq steal ...
-    let busy: u64 = machine_ticks()
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != 3 && *i != 4 && *i < 8)
-        .map(|(_, x)| *x)
-        .sum();
-    busy as f64 / ticks_per_sec()
+    busy_ticks(&machine_ticks()) as f64 / ticks_per_sec()
 }
 
 /// Seconds the hypervisor kept this machine's CPUs from running (steal),
 /// summed over CPUs, since boot. 0 on bare metal.
 pub fn machine_steal_seconds() -> f64 {
-    machine_ticks().get(7).copied().unwrap_or(0) as f64 / ticks_per_sec()
+    steal_ticks(&machine_ticks()) as f64 / ticks_per_sec()
+}
+
+// The columns of /proc/stat's cpu line: user nice system idle iowait irq
+// softirq steal guest guest_nice (guest time is already in user and nice).
+const IDLE: usize = 3;
+const IOWAIT: usize = 4;
+const STEAL: usize = 7;
+
+fn busy_ticks(ticks: &[u64]) -> u64 {
+    ticks
+        .iter()
+        .take(STEAL + 1)
+        .enumerate()
+        .filter(|(i, _)| *i != IDLE && *i != IOWAIT)
+        .map(|(_, x)| *x)
+        .sum()
+}
+
+fn steal_ticks(ticks: &[u64]) -> u64 {
+    ticks.get(STEAL).copied().unwrap_or(0)
 }
 
 /// The all-CPU line of /proc/stat, in ticks; empty when unreadable.
 fn machine_ticks() -> Vec<u64> {
-    let Ok(stat) = fs::read_to_string("/proc/stat") else {
-        return Vec::new();
-    };
+    fs::read_to_string("/proc/stat").map_or_else(|_| Vec::new(), |stat| parse_machine_ticks(&stat))
+}
+
+fn parse_machine_ticks(stat: &str) -> Vec<u64> {
     let Some(cpu) = stat.lines().next().and_then(|l| l.strip_prefix("cpu ")) else {
         return Vec::new();
     };
@@ -196,5 +210,17 @@ mod tests {
         assert_eq!(later.since(t).user, 0.5);
         assert!((later.since(t).system - 0.8).abs() < 1e-9);
         assert_eq!(parse_cpu_times("garbage", 100.0), CpuTimes::default());
+    }
+
+    #[test]
+    fn busy_time_leaves_out_idle_and_iowait_and_steal_is_the_eighth_column() {
+        let stat = "cpu  100 2 30 5000 40 0 6 70 9 0\ncpu0 50 1 15 2500 20 0 3 35 0 0\n";
+        let ticks = parse_machine_ticks(stat);
+        assert_eq!(busy_ticks(&ticks), 100 + 2 + 30 + 6 + 70);
+        assert_eq!(steal_ticks(&ticks), 70);
+        // A kernel too old to report steal: no steal, no panic.
+        let old = parse_machine_ticks("cpu  100 2 30 5000 40 0 6\n");
+        assert_eq!((busy_ticks(&old), steal_ticks(&old)), (138, 0));
+        assert!(parse_machine_ticks("intr 1 2 3").is_empty());
     }
 }

@@ -262,6 +262,41 @@ fn model_of(t: &TargetArgs) -> String {
         .unwrap_or_else(|| t.api.default_model().to_owned())
 }
 
+/// The CPU counters a load run reads when its window opens and when it
+/// closes: the proxy's processes, the helpers, the load client itself, the
+/// whole machine, and the steal the hypervisor took from it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counters {
+    proxy: procfs::CpuTimes,
+    aux: f64,
+    me: f64,
+    machine: f64,
+    steal: f64,
+}
+
+impl Counters {
+    fn read(pids: &[u32], aux: &[u32], me: u32) -> Counters {
+        Counters {
+            proxy: procfs::cpu_times_all(pids),
+            aux: procfs::cpu_seconds_all(aux),
+            me: procfs::cpu_seconds(me),
+            machine: procfs::machine_busy_seconds(),
+            steal: procfs::machine_steal_seconds(),
+        }
+    }
+
+    /// What was spent between `earlier` and `self`.
+    fn since(self, earlier: Counters) -> Counters {
+        Counters {
+            proxy: self.proxy.since(earlier.proxy),
+            aux: self.aux - earlier.aux,
+            me: self.me - earlier.me,
+            machine: self.machine - earlier.machine,
+            steal: self.steal - earlier.steal,
+        }
+    }
+}
+
 async fn load(a: LoadArgs) -> Result<Value, String> {
     let (target, mut request) = target_of(&a.target)?;
     let model = model_of(&a.target);
@@ -285,26 +320,18 @@ async fn load(a: LoadArgs) -> Result<Value, String> {
     let me = std::process::id();
     let pids = a.common.pids.clone();
     let aux = a.common.aux_pids.clone();
-    let before = std::sync::Mutex::new((procfs::CpuTimes::default(), 0.0, 0.0, 0.0, 0.0));
+    let read = || Counters::read(&pids, &aux, me);
+    let before = std::sync::Mutex::new(Counters::default());
     let (mut out, window) = client::run(load, || {
-        *before.lock().unwrap() = (
-            procfs::cpu_times_all(&pids),
-            procfs::cpu_seconds_all(&aux),
-            procfs::cpu_seconds(me),
-            procfs::machine_busy_seconds(),
-            procfs::machine_steal_seconds(),
-        );
+        *before.lock().unwrap() = read();
     })
     .await;
-    let (p0, a0, s0, m0, st0) = *before.lock().unwrap();
-    let proxy_times = procfs::cpu_times_all(&pids).since(p0);
+    let spent = read().since(*before.lock().unwrap());
+    let proxy_times = spent.proxy;
     let proxy_cpu = proxy_times.total();
-    let aux_cpu = procfs::cpu_seconds_all(&aux) - a0;
-    let self_cpu = procfs::cpu_seconds(me) - s0;
-    let machine = procfs::machine_busy_seconds() - m0;
-    let steal = procfs::machine_steal_seconds() - st0;
+    let (aux_cpu, self_cpu, steal) = (spent.aux, spent.me, spent.steal);
     let secs = window.as_secs_f64().max(1e-9);
-    let other = (machine - proxy_cpu - aux_cpu - self_cpu).max(0.0);
+    let other = (spent.machine - proxy_cpu - aux_cpu - self_cpu).max(0.0);
     let requests = out.requests;
     let mut v = json!({
         "kind": "load",

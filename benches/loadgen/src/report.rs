@@ -717,19 +717,15 @@ not json
 
     #[test]
     fn interleaved_rounds_give_the_nginx_target_paired_verdicts() {
-        let round = |label: &str, n: u32, rps: u32| {
-            format!(
-                r#"{{"label":"{label}","scenario":"round_c16:{n}","kind":"load","requests":9,"rps":{rps}}}"#
-            )
-        };
+        let round = crate::rounds::test_run;
         let r = Runs::parse(
             &[
-                round("sy_intercept", 1, 14000),
-                round("sy_intercept_meta", 1, 17000),
-                round("nginx_tls", 1, 20000),
-                round("sy_intercept", 2, 7000),
-                round("sy_intercept_meta", 2, 8000),
-                round("nginx_tls", 2, 10000),
+                round("sy_intercept", 1, 14000.0),
+                round("sy_intercept_meta", 1, 17000.0),
+                round("nginx_tls", 1, 20000.0),
+                round("sy_intercept", 2, 7000.0),
+                round("sy_intercept_meta", 2, 8000.0),
+                round("nginx_tls", 2, 10000.0),
             ]
             .join("\n"),
         );

@@ -172,15 +172,18 @@ pub fn json(r: &Runs) -> Value {
     json!({"rps": paths, "ratios": ratios})
 }
 
+/// One round's run as `loadgen` writes it, for tests here and in the report.
+#[cfg(test)]
+pub(crate) fn test_run(label: &str, round: u32, rps: f64) -> String {
+    format!(
+        r#"{{"label":"{label}","scenario":"{SCENARIO_PREFIX}{round}","kind":"load","requests":100,"rps":{rps},"proxy_cpu_us_per_req":50.0,"other_cpu_share":0.05,"steal_share":0.02}}"#
+    )
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_run as run;
     use super::*;
-
-    fn run(label: &str, round: u32, rps: f64) -> String {
-        format!(
-            r#"{{"label":"{label}","scenario":"round_c16:{round}","kind":"load","requests":100,"rps":{rps},"proxy_cpu_us_per_req":50.0,"other_cpu_share":0.05,"steal_share":0.02}}"#
-        )
-    }
 
     #[test]
     fn ratios_are_paired_within_rounds_and_the_median_is_taken_over_rounds() {

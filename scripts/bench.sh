@@ -4,8 +4,8 @@
 # its kind), nginx, mitmdump and LiteLLM, same load client
 # (benches/loadgen), same fast fake upstream.
 #
-#   scripts/bench.sh                 # full run (~5 minutes of measuring)
-#   scripts/bench.sh --quick         # short windows, fewer hosts/streams (~2 min)
+#   scripts/bench.sh                 # full run (~7 minutes of measuring)
+#   scripts/bench.sh --quick         # short windows, fewer hosts/streams/rounds (~3 min)
 #   scripts/bench.sh --peers nginx   # only some peers (nginx,mitmdump,litellm; "" = none)
 #   scripts/bench.sh --pgo           # also the PGO build's intercept (scripts/build-pgo.sh, ~10 min more)
 #   scripts/bench.sh --rounds 30     # more head-to-head rounds (default 15, --quick 6; 0 = none)

@@ -137,12 +137,17 @@ pub fn markdown(r: &Runs, s: &mut String) {
             worst("/steal_share"),
         );
     }
+    let pairs: Vec<_> = PAIRS
+        .iter()
+        .filter_map(|(a, b)| Some((a, b, paired(r, a, b)?)))
+        .collect();
+    if pairs.is_empty() {
+        return;
+    }
     let _ = writeln!(s, "\n| switchyard path | peer | rounds | req/s ratio |");
     let _ = writeln!(s, "|---|---|---:|---:|");
-    for (a, b) in PAIRS {
-        if let Some(p) = paired(r, a, b) {
-            let _ = writeln!(s, "| {a} | {b} | {} | {} |", p.rounds, ratio_text(&p));
-        }
+    for (a, b, p) in pairs {
+        let _ = writeln!(s, "| {a} | {b} | {} | {} |", p.rounds, ratio_text(&p));
     }
 }
 
@@ -217,6 +222,19 @@ mod tests {
         );
         assert!(!md.contains("hyper_tls"), "{md}");
         assert_eq!(json(&r)["ratios"][0]["rps_ratio"]["rounds"], 3);
+    }
+
+    #[test]
+    fn rounds_without_a_pair_have_no_ratio_table() {
+        let r =
+            Runs::parse(&[run("hyper_tls", 1, 20000.0), run("nginx_tls", 1, 18000.0)].join("\n"));
+        let mut md = String::new();
+        markdown(&r, &mut md);
+        assert!(
+            md.contains("| hyper_tls | 1 | 20000 (20000–20000) |"),
+            "{md}"
+        );
+        assert!(!md.contains("req/s ratio"), "{md}");
     }
 
     #[test]

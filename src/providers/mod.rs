@@ -3,6 +3,7 @@
 
 use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 
+use crate::headers::{ANTHROPIC_VERSION, API_KEY, X_API_KEY};
 use crate::protocol::Protocol;
 use crate::secret::Secret;
 
@@ -67,16 +68,16 @@ impl ProviderKind {
     pub fn inject_auth(self, headers: &mut HeaderMap, key: Option<&Secret>) {
         let Some(key) = key else { return };
         headers.remove(AUTHORIZATION);
-        headers.remove("x-api-key");
-        headers.remove("api-key");
+        headers.remove(X_API_KEY);
+        headers.remove(API_KEY);
         match self {
             ProviderKind::Anthropic => {
                 if let Ok(mut value) = HeaderValue::from_str(key.expose()) {
                     value.set_sensitive(true);
-                    headers.insert("x-api-key", value);
+                    headers.insert(X_API_KEY, value);
                 }
-                if !headers.contains_key("anthropic-version") {
-                    headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
+                if !headers.contains_key(ANTHROPIC_VERSION) {
+                    headers.insert(ANTHROPIC_VERSION, HeaderValue::from_static("2023-06-01"));
                 }
             }
             ProviderKind::OpenAi | ProviderKind::OpenAiChat | ProviderKind::Proxy => {

@@ -39,7 +39,7 @@ pub async fn handle(
     mut req: Request<Incoming>,
 ) -> Response<Body> {
     let Some((host, port)) = target(&req) else {
-        let mut record = Record::new(Kind::Rejected, peer.to_string());
+        let mut record = Record::new(Kind::Rejected, crate::audit::client_address(peer));
         record.method = Some("CONNECT".into());
         record.status = Some(400);
         record.error = Some("CONNECT needs host:port".into());

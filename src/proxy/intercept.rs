@@ -116,7 +116,7 @@ fn same_host(req: &Request<Incoming>, host: &str) -> bool {
 
 fn misdirected(app: &App, peer: SocketAddr, req: &Request<Incoming>, host: &str) -> Response<Body> {
     let message = format!("this connection is for {host}; the request names another host");
-    let mut record = Record::new(Kind::Rejected, peer.to_string());
+    let mut record = Record::new(Kind::Rejected, crate::audit::client_address(peer));
     record.host = Some(host.to_owned());
     record.method = Some(req.method().to_string());
     record.path = req.uri().path_and_query().map(|p| p.as_str().to_owned());

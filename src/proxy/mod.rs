@@ -95,7 +95,7 @@ fn refuse(
     status: StatusCode,
     message: &str,
 ) -> Response<Body> {
-    let mut record = Record::new(Kind::Rejected, peer.to_string());
+    let mut record = Record::new(Kind::Rejected, crate::audit::client_address(peer));
     record.method = Some(req.method().to_string());
     record.host = req.uri().host().map(str::to_owned);
     record.path = req

@@ -30,7 +30,7 @@ pub fn record(
     port: u16,
     client: Option<crate::access::ClientName>,
 ) -> Record {
-    let mut record = Record::new(Kind::Tunnel, peer.to_string());
+    let mut record = Record::new(Kind::Tunnel, crate::audit::client_address(peer));
     record.client_name = client.map(|c| c.0);
     record.method = Some("CONNECT".into());
     record.host = Some(host.to_owned());

@@ -227,7 +227,10 @@ async fn serve_client(hub: Arc<Hub>, tcp: tokio::net::TcpStream, peer: SocketAdd
 /// Transfer-Encoding; the connection closes after it.
 pub fn refuse_smuggling(app: &App, peer: SocketAddr) -> hyper::Response<Body> {
     let message = "request has both Content-Length and Transfer-Encoding";
-    let mut record = crate::audit::Record::new(crate::audit::Kind::Rejected, peer.to_string());
+    let mut record = crate::audit::Record::new(
+        crate::audit::Kind::Rejected,
+        crate::audit::client_address(peer),
+    );
     record.status = Some(400);
     record.error = Some(message.to_owned());
     app.auditor.record(record);

@@ -129,7 +129,7 @@ fn new_record(door: &Door, peer: SocketAddr, req: &Request<Incoming>) -> Record 
         Door::Gateway => Kind::Gateway,
         Door::Plain => Kind::Passthrough,
     };
-    let mut record = Record::new(kind, peer.to_string());
+    let mut record = Record::new(kind, crate::audit::client_address(peer));
     let path = req
         .uri()
         .path_and_query()

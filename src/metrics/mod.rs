@@ -16,7 +16,7 @@
 //! - the leaf-certificate cache and dropped audit records: read at scrape time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -28,9 +28,14 @@ use prometheus_client::registry::Registry;
 use crate::audit::{Kind, Record};
 use crate::status::{CircuitState, CredentialState, PoolStatus, ProviderStatus};
 
+mod series;
+
 /// `Content-Type` of [`Metrics::render`]'s output (OpenMetrics text, which
 /// Prometheus scrapes natively).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The token counters' `direction` label, in `series::Series::tokens` order.
+const TOKEN_DIRECTIONS: [&str; 4] = ["input", "output", "cache_read", "cache_write"];
 
 /// Seconds: LLM calls range from tens of milliseconds to many minutes.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -139,6 +144,9 @@ pub struct Metrics {
     classes: ClassCounts,
     clients: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
     pool: RwLock<Option<Arc<dyn PoolStatus>>>,
+    /// Handles of `requests`, `duration`, `ttfb` and `tokens` series (which
+    /// are therefore never cleared: a held handle would count on unseen).
+    recent: Mutex<series::Recent>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -184,6 +192,7 @@ impl Metrics {
             classes: ClassCounts::default(),
             clients: Default::default(),
             pool: RwLock::new(None),
+            recent: Mutex::default(),
             registry: Registry::default(),
         };
         let now = std::time::SystemTime::now()
@@ -297,18 +306,6 @@ impl Metrics {
     /// Updates the request, tunnel and token metrics from a finished record.
     /// Called by `Auditor::record` for every record, filed or dropped.
     pub fn observe(&self, record: &Record) {
-        let kind = record.kind.name();
-        // One owned provider (and model) string, moved from label set to
-        // label set: lookups take the set by reference, and this runs for
-        // every request.
-        let requests = RequestLabels {
-            kind,
-            protocol: record.protocol.unwrap_or_default(),
-            provider: record.provider.clone().unwrap_or_default(),
-            status: record.status,
-        };
-        self.requests.get_or_create(&requests).inc();
-        let provider = requests.provider;
         let class = match record.status {
             Some(s @ 100..=599) => (s / 100) as usize,
             _ => 0,
@@ -320,42 +317,86 @@ impl Metrics {
             }
         }
         if record.kind == Kind::Tunnel {
-            self.tunnels.inc();
-            self.tunnel_bytes
-                .get_or_create(&DirectionLabels { direction: "up" })
-                .inc_by(record.request_bytes);
-            self.tunnel_bytes
-                .get_or_create(&DirectionLabels { direction: "down" })
-                .inc_by(record.response_bytes);
+            self.observe_tunnel(record);
             return;
         }
-        let latency = LatencyLabels { kind, provider };
-        self.duration
-            .get_or_create(&latency)
-            .observe(record.duration_ms as f64 / 1000.0);
+        let key = series::Key {
+            kind: record.kind.name(),
+            protocol: record.protocol.unwrap_or_default(),
+            provider: record.provider.as_deref().unwrap_or_default(),
+            status: record.status,
+            model: (record.upstream_model.as_deref())
+                .or(record.model.as_deref())
+                .unwrap_or_default(),
+        };
+        // A cache: a poisoned one is as good as any.
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        let series = recent.get(&key, || self.series(&key));
+        series.requests.inc();
+        series.duration.observe(record.duration_ms as f64 / 1000.0);
         if let Some(ttfb) = record.ttfb_ms {
-            self.ttfb
-                .get_or_create(&latency)
-                .observe(ttfb as f64 / 1000.0);
+            series.ttfb.observe(ttfb as f64 / 1000.0);
         }
-        if let Some(usage) = &record.usage {
-            let model = record.upstream_model.as_ref().or(record.model.as_ref());
-            let mut tokens = TokenLabels {
-                direction: "",
-                provider: latency.provider,
-                model: model.cloned().unwrap_or_default(),
-            };
-            for (direction, n) in [
-                ("input", usage.input_tokens),
-                ("output", usage.output_tokens),
-                ("cache_read", usage.cache_read_tokens),
-                ("cache_write", usage.cache_write_tokens),
-            ] {
-                if n > 0 {
-                    tokens.direction = direction;
-                    self.tokens.get_or_create(&tokens).inc_by(n);
-                }
+        let Some(usage) = &record.usage else { return };
+        let counts = [
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+        ];
+        for ((direction, n), slot) in TOKEN_DIRECTIONS
+            .into_iter()
+            .zip(counts)
+            .zip(&mut series.tokens)
+        {
+            if n > 0 {
+                let labels = || TokenLabels {
+                    direction,
+                    provider: series.provider.clone(),
+                    model: series.model.clone(),
+                };
+                slot.get_or_insert_with(|| self.tokens.get_or_create_owned(&labels()))
+                    .inc_by(n);
             }
+        }
+    }
+
+    /// The families' series for a label combination not held in `recent`.
+    fn series(&self, key: &series::Key) -> series::Series {
+        let requests = RequestLabels {
+            kind: key.kind,
+            protocol: key.protocol,
+            provider: key.provider.to_owned(),
+            status: key.status,
+        };
+        let latency = LatencyLabels {
+            kind: key.kind,
+            provider: key.provider.to_owned(),
+        };
+        series::Series::new(
+            key,
+            self.requests.get_or_create_owned(&requests),
+            self.duration.get_or_create_owned(&latency),
+            self.ttfb.get_or_create_owned(&latency),
+        )
+    }
+
+    fn observe_tunnel(&self, record: &Record) {
+        let requests = RequestLabels {
+            kind: record.kind.name(),
+            protocol: record.protocol.unwrap_or_default(),
+            provider: record.provider.clone().unwrap_or_default(),
+            status: record.status,
+        };
+        self.requests.get_or_create(&requests).inc();
+        self.tunnels.inc();
+        for (direction, n) in [
+            ("up", record.request_bytes),
+            ("down", record.response_bytes),
+        ] {
+            self.tunnel_bytes
+                .get_or_create(&DirectionLabels { direction })
+                .inc_by(n);
         }
     }
 
@@ -611,5 +652,43 @@ mod tests {
             assert!(text.contains(needle), "missing {needle}:\n{text}");
         }
         assert_eq!(m.request_counts().c2xx, 2);
+    }
+
+    /// More label combinations than `recent` holds, each seen again after
+    /// its handles were evicted: the families still count every request.
+    #[test]
+    fn counts_survive_the_recent_series_being_evicted() {
+        let m = Metrics::new();
+        let record = |provider: usize, output_tokens| {
+            let mut r = Record::new(Kind::Intercept, "127.0.0.1:1".into());
+            r.protocol = Some("openai_chat");
+            r.provider = Some(format!("p{provider}"));
+            r.model = Some("m".into());
+            r.status = Some(200);
+            r.usage = Some(Usage {
+                output_tokens,
+                ..Usage::default()
+            });
+            r
+        };
+        for round in 1..=3 {
+            for p in 0..100 {
+                m.observe(&record(p, round));
+            }
+        }
+        let text = m.render(&Scrape::default());
+        for p in [0, 57, 99] {
+            for needle in [
+                format!("switchyard_requests_total{{kind=\"intercept\",protocol=\"openai_chat\",provider=\"p{p}\",status=\"200\"}} 3"),
+                format!("switchyard_request_duration_seconds_count{{kind=\"intercept\",provider=\"p{p}\"}} 3"),
+                format!("switchyard_tokens_total{{direction=\"output\",provider=\"p{p}\",model=\"m\"}} 6"),
+            ] {
+                assert!(text.contains(&needle), "missing {needle}");
+            }
+        }
+        assert!(
+            !text.contains("direction=\"input\""),
+            "no input tokens were counted"
+        );
     }
 }

@@ -215,10 +215,21 @@ async fn a_failing_primary_fails_over_before_anything_reaches_the_client() {
         secondary.base_url()
     );
     let sy = Switchyard::start(&config);
-    let (status, _, body) =
-        gateway(sy.addr, "/v1/messages", &[], &messages("claude-opus-4-1")).await;
+    let client_headers = [("x-trace", "t-1"), ("anthropic-beta", "tools-2024")];
+    let (status, _, body) = gateway(
+        sy.addr,
+        "/v1/messages",
+        &client_headers,
+        &messages("claude-opus-4-1"),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!((primary.request_count(), secondary.request_count()), (1, 1));
+    // Each attempt carries the client's headers, the one failed over to too.
+    for (name, value) in client_headers {
+        assert_eq!(keys(&primary, name), [value], "{name} to the primary");
+        assert_eq!(keys(&secondary, name), [value], "{name} after failover");
+    }
     let line = &sy.wait_audit(1)[0];
     assert_eq!(line["provider"], "b");
     assert_eq!(line["failover"][0], "a/client: 503", "{line}");

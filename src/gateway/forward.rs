@@ -55,7 +55,7 @@ enum Failed {
 
 /// Sends an API call to the first available provider of the plan, moving on
 /// after 429, 5xx, timeouts and connection failures.
-pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<Body> {
+pub async fn with_failover(mut ctx: Ctx, mut call: ApiCall, plan: Plan) -> Response<Body> {
     ctx.record.route = plan.route.clone();
     if let Some(origin) = &plan.origin {
         let target = PassTarget::Origin(origin.clone());
@@ -63,7 +63,7 @@ pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<
         let out = Outbound::new(
             call.method.clone(),
             url,
-            call.headers.clone(),
+            std::mem::take(&mut call.headers),
             crate::body::full(call.bytes.clone()),
         );
         // Boxed, as is give_up: rarer paths that would otherwise set the
@@ -71,6 +71,7 @@ pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<
         return boxed_in_place(|| passthrough(ctx, target, out)).await;
     }
     let estimate = call.estimate;
+    let may_retry = plan.may_retry();
     let mut tried: Vec<(String, usize)> = Vec::new();
     let mut last: Option<Failed> = None;
     loop {
@@ -79,7 +80,15 @@ pub async fn with_failover(mut ctx: Ctx, call: ApiCall, plan: Plan) -> Response<
             Err(wait) => return boxed_in_place(|| give_up(ctx, call.protocol, last, wait)).await,
         };
         let credential = lease.credential();
-        let attempt = attempt(&mut ctx, &call, &plan, &provider, &lease).await;
+        // hyper takes the request it sends: an attempt that may be followed
+        // by another works on a copy of the client's headers, the only
+        // possible one (the usual plan: one provider, one key) on them.
+        let headers = if may_retry {
+            call.headers.clone()
+        } else {
+            std::mem::take(&mut call.headers)
+        };
+        let attempt = attempt(&mut ctx, &call, headers, &plan, &provider, &lease).await;
         // Only a failed attempt is noted: built then, not on every request.
         let note = |what: &str, lease: &Lease| {
             format!(
@@ -285,6 +294,7 @@ async fn give_up(
 async fn attempt(
     ctx: &mut Ctx,
     call: &ApiCall,
+    mut headers: HeaderMap,
     plan: &Plan,
     provider: &ProviderSpec,
     lease: &Lease,
@@ -292,7 +302,6 @@ async fn attempt(
     let target = provider.target_protocol(call.protocol);
     let (body, conversion) = upstream_body(ctx, call, plan, target)?;
     let url = provider.endpoint_url(target, call.query.as_deref());
-    let mut headers = call.headers.clone();
     // Compressed responses could not be read for usage; ask for identity.
     headers.remove(http::header::ACCEPT_ENCODING);
     headers.remove(CONTENT_LENGTH);

@@ -125,6 +125,20 @@ pub struct Plan {
     pub origin: Option<String>,
 }
 
+impl Plan {
+    /// Whether a request can be tried more than once: each attempt takes a
+    /// credential (a provider without keys has one, the client's own) that
+    /// no earlier attempt of the request used. A provider listed twice
+    /// counts twice, which errs towards "may retry".
+    pub fn may_retry(&self) -> bool {
+        let credentials: usize = (self.primaries.iter())
+            .chain(&self.fallbacks)
+            .map(|p| p.credentials.len())
+            .sum();
+        credentials > 1
+    }
+}
+
 /// Where a request came from, as far as routing cares.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Origin<'a> {
@@ -236,5 +250,32 @@ mod tests {
     fn bad_patterns_are_rejected() {
         assert!(Matcher::new("regex", "([").is_err());
         assert!(Matcher::new("fuzzy", "x").is_err());
+    }
+
+    #[test]
+    fn a_plan_may_retry_only_with_a_second_credential_somewhere() {
+        let provider = |name: &str, keys: usize| {
+            let mut p = ProviderSpec::implicit(name).unwrap();
+            let client = p.credentials[0].clone();
+            p.credentials = vec![client; keys];
+            Arc::new(p)
+        };
+        let plan = |primaries: Vec<Arc<ProviderSpec>>, fallbacks: Vec<Arc<ProviderSpec>>| Plan {
+            route: None,
+            primaries,
+            fallbacks,
+            upstream_model: None,
+            origin: None,
+        };
+        let (a1, a2, b1) = (
+            provider("anthropic", 1),
+            provider("anthropic", 2),
+            provider("openai", 1),
+        );
+        assert!(!plan(vec![a1.clone()], vec![]).may_retry());
+        assert!(plan(vec![a2], vec![]).may_retry());
+        assert!(plan(vec![a1.clone(), b1.clone()], vec![]).may_retry());
+        assert!(plan(vec![a1], vec![b1]).may_retry());
+        assert!(!plan(vec![], vec![]).may_retry());
     }
 }

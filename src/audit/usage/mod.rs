@@ -4,10 +4,14 @@
 //! Usage is normalised to Anthropic's meaning: `input_tokens` excludes cached
 //! input, which is reported separately as `cache_read_tokens`.
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::Usage;
 use crate::sse::{SseEvent, SseParser};
+use fields::{Fields, MaybeFields};
+
+mod fields;
 
 /// Largest JSON body kept for usage extraction; bigger ones report none.
 const MAX_JSON: usize = 8 * 1024 * 1024;
@@ -108,8 +112,8 @@ impl UsageTap {
             .get("usage")
             .or_else(|| value.get("message")?.get("usage"))
             .or_else(|| value.get("response")?.get("usage"));
-        if let Some(found) = found.filter(|u| u.is_object()) {
-            merge(self.usage.get_or_insert_with(Usage::default), found);
+        if let Some(Ok(MaybeFields(Some(found)))) = found.map(MaybeFields::deserialize) {
+            merge(self.usage.get_or_insert_with(Usage::default), &found);
         }
     }
 
@@ -133,9 +137,10 @@ impl UsageTap {
         self.take_answer(answer);
     }
 
+    /// A whole answer is the only usage a JSON body has: it is taken as is.
     fn take_answer(&mut self, answer: AnswerUsage) {
-        if let Some(found) = answer.0.filter(Value::is_object) {
-            merge(self.usage.get_or_insert_with(Usage::default), &found);
+        if answer.0.is_some() {
+            self.usage = answer.0;
         }
     }
 
@@ -153,14 +158,20 @@ impl UsageTap {
 /// The `usage` object of a whole JSON answer, read while the gateway checks
 /// that the answer is JSON at all (one parse instead of two); carried to the
 /// audit tap in the gateway's request context.
+/// Normalised at once: it rides in the request context, which is moved
+/// (copied) several times per request, and the counts read are far larger.
 #[derive(Debug, Clone, Default)]
-pub struct AnswerUsage(Option<Value>);
+pub struct AnswerUsage(Option<Usage>);
 
 impl AnswerUsage {
     /// Err when `bytes` are not one JSON object.
     pub fn read(bytes: &[u8]) -> Result<AnswerUsage, serde_json::Error> {
         let only: UsageOnly = serde_json::from_slice(bytes)?;
-        Ok(AnswerUsage(only.usage))
+        Ok(AnswerUsage(only.usage.0.map(|found| {
+            let mut usage = Usage::default();
+            merge(&mut usage, &found);
+            usage
+        })))
     }
 }
 
@@ -169,7 +180,8 @@ impl AnswerUsage {
 /// building them, and answers carry kilobytes of content.
 #[derive(serde::Deserialize)]
 struct UsageOnly {
-    usage: Option<Value>,
+    #[serde(default)]
+    usage: MaybeFields,
 }
 
 /// Substrings one of which every event [`UsageTap::observe_value`] acts on
@@ -219,47 +231,42 @@ fn starts_tool_call(kind: &str, v: &Value) -> bool {
 
 /// The number at `path` (object keys). Not `Value::pointer`, which
 /// allocates to unescape every segment: this runs for every answer.
-fn num(v: &Value, path: &[&str]) -> Option<u64> {
-    path.iter().try_fold(v, |v, key| v.get(key))?.as_u64()
-}
-
 /// Folds one usage object in. Later events overwrite earlier numbers, which
 /// is right for every protocol: Anthropic's `message_delta` carries
 /// cumulative counts, the others report once.
-fn merge(into: &mut Usage, u: &Value) {
-    if let Some(prompt) = num(u, &["prompt_tokens"]) {
+fn merge(into: &mut Usage, u: &Fields) {
+    if let Some(prompt) = u.prompt_tokens.0 {
         // Chat Completions: prompt_tokens includes cached input (read and,
         // where reported, written).
-        let cached = num(u, &["prompt_tokens_details", "cached_tokens"]).unwrap_or(0);
-        let written = num(u, &["prompt_tokens_details", "cache_write_tokens"]).unwrap_or(0);
+        let cached = u.prompt_tokens_details.cached_tokens.0.unwrap_or(0);
+        let written = u.prompt_tokens_details.cache_write_tokens.0.unwrap_or(0);
         into.input_tokens = prompt.saturating_sub(cached).saturating_sub(written);
         into.cache_read_tokens = cached;
         into.cache_write_tokens = written;
-        into.output_tokens = num(u, &["completion_tokens"]).unwrap_or(into.output_tokens);
-        into.reasoning_tokens =
-            num(u, &["completion_tokens_details", "reasoning_tokens"]).unwrap_or(0);
-    } else if u.get("input_tokens_details").is_some() || u.get("output_tokens_details").is_some() {
+        into.output_tokens = u.completion_tokens.0.unwrap_or(into.output_tokens);
+        into.reasoning_tokens = u.completion_tokens_details.reasoning_tokens.0.unwrap_or(0);
+    } else if u.input_tokens_details.present || u.output_tokens_details.present {
         // Responses: input_tokens includes cached tokens.
-        let cached = num(u, &["input_tokens_details", "cached_tokens"]).unwrap_or(0);
-        let written = num(u, &["input_tokens_details", "cache_write_tokens"]).unwrap_or(0);
-        if let Some(input) = num(u, &["input_tokens"]) {
+        let cached = u.input_tokens_details.cached_tokens.0.unwrap_or(0);
+        let written = u.input_tokens_details.cache_write_tokens.0.unwrap_or(0);
+        if let Some(input) = u.input_tokens.0 {
             into.input_tokens = input.saturating_sub(cached).saturating_sub(written);
         }
         into.cache_read_tokens = cached;
         into.cache_write_tokens = written;
-        into.output_tokens = num(u, &["output_tokens"]).unwrap_or(into.output_tokens);
-        into.reasoning_tokens = num(u, &["output_tokens_details", "reasoning_tokens"]).unwrap_or(0);
+        into.output_tokens = u.output_tokens.0.unwrap_or(into.output_tokens);
+        into.reasoning_tokens = u.output_tokens_details.reasoning_tokens.0.unwrap_or(0);
     } else {
         // Anthropic Messages.
-        let set = |field: &mut u64, name: &str| {
-            if let Some(v) = num(u, &[name]) {
+        let set = |field: &mut u64, count: fields::Count| {
+            if let Some(v) = count.0 {
                 *field = v;
             }
         };
-        set(&mut into.input_tokens, "input_tokens");
-        set(&mut into.output_tokens, "output_tokens");
-        set(&mut into.cache_read_tokens, "cache_read_input_tokens");
-        set(&mut into.cache_write_tokens, "cache_creation_input_tokens");
+        set(&mut into.input_tokens, u.input_tokens);
+        set(&mut into.output_tokens, u.output_tokens);
+        set(&mut into.cache_read_tokens, u.cache_read_input_tokens);
+        set(&mut into.cache_write_tokens, u.cache_creation_input_tokens);
     }
 }
 

@@ -51,7 +51,9 @@ pub struct Ctx {
     pub app: Arc<App>,
     pub door: Door,
     pub started: Instant,
-    pub record: Record,
+    /// Boxed: the context is moved several times per request, the record
+    /// is most of its size.
+    pub record: Box<Record>,
     /// Credential values the client sent, for redaction.
     pub secrets: Vec<String>,
     /// For bridged traffic: the host the workstation intercepted.
@@ -139,7 +141,7 @@ impl Ctx {
                 .and_then(|v: &http::HeaderValue| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let mut record = Record::new(kind, crate::audit::client_address(peer));
+        let mut record = Box::new(Record::new(kind, crate::audit::client_address(peer)));
         record.inflight = Some(Arc::new(app.auditor.metrics().inflight()));
         record.method = Some(req.method().as_str().to_owned());
         let path = req
@@ -184,7 +186,7 @@ impl Ctx {
             self.record.kind = Kind::Rejected;
         }
         self.record.duration_ms = self.started.elapsed().as_millis() as u64;
-        self.app.auditor.record(self.record);
+        self.app.auditor.record(*self.record);
         errors::response(self.app.settings.errors, protocol, status, message)
     }
 

@@ -29,7 +29,7 @@ use crate::upstream::{Body, BoxError};
 /// What is needed to file the record once the body is done.
 pub struct Finisher {
     pub app: Arc<App>,
-    pub record: Record,
+    pub record: Box<Record>,
     pub started: Instant,
     pub capture: Capture,
     pub usage: UsageTap,
@@ -84,7 +84,7 @@ impl Finisher {
                 u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens,
             );
         }
-        self.app.auditor.record(self.record);
+        self.app.auditor.record(*self.record);
     }
 }
 

@@ -248,7 +248,9 @@ fn clean_prefix(bytes: &[u8]) -> usize {
 
 fn escape_byte(out: &mut Vec<u8>, byte: u8) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let short: &[u8] = match byte {
+    // A fixed length, so the copy is two stores and not a call to memcpy:
+    // JSON bodies escape a quote every few bytes.
+    let short: &[u8; 2] = match byte {
         b'"' => b"\\\"",
         b'\\' => b"\\\\",
         0x08 => b"\\b",

@@ -18,26 +18,28 @@ fn sha256_hex(bytes: &[u8]) -> String {
     super::record::to_hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref())
 }
 
-/// Links a serialised JSON object (no trailing newline) into the chain:
-/// appends `"prev_hash"` (when there is a previous line), then `"hash"`
-/// over everything before it, and returns that hash.
-pub fn link(line: &mut Vec<u8>, prev_hash: Option<&str>) -> String {
+/// Links the serialised JSON object (no trailing newline) that ends `buf`
+/// and starts at `start` into the chain: appends `"prev_hash"` (when there
+/// is a previous line), then `"hash"` over the object up to it, and returns
+/// that hash. Taking the object at the end of a buffer lets the writer build
+/// each line in place in its batch, without a copy.
+pub fn link(buf: &mut Vec<u8>, start: usize, prev_hash: Option<&str>) -> String {
     if let Some(prev) = prev_hash {
-        append_field(line, PREV_FIELD, prev);
+        append_field(buf, start, PREV_FIELD, prev);
     }
-    let hash = sha256_hex(line);
-    append_field(line, FIELD, &hash);
+    let hash = sha256_hex(buf.get(start..).unwrap_or_default());
+    append_field(buf, start, FIELD, &hash);
     hash
 }
 
 /// Appends `field` (`,"name":"`) and a value that needs no escaping (hex)
-/// before the object's closing brace.
-fn append_field(line: &mut Vec<u8>, field: &str, value: &str) {
-    if line.last() == Some(&b'}') {
-        line.pop();
-        line.extend_from_slice(field.as_bytes());
-        line.extend_from_slice(value.as_bytes());
-        line.extend_from_slice(b"\"}");
+/// before the closing brace of the object at `buf[start..]`.
+fn append_field(buf: &mut Vec<u8>, start: usize, field: &str, value: &str) {
+    if buf.len() > start && buf.last() == Some(&b'}') {
+        buf.pop();
+        buf.extend_from_slice(field.as_bytes());
+        buf.extend_from_slice(value.as_bytes());
+        buf.extend_from_slice(b"\"}");
     }
 }
 
@@ -175,7 +177,7 @@ mod tests {
             .map(|i| {
                 let v = serde_json::json!({"id": i, "status": 200});
                 let mut bytes = serde_json::to_vec(&v).unwrap();
-                prev = Some(link(&mut bytes, prev.as_deref()));
+                prev = Some(link(&mut bytes, 0, prev.as_deref()));
                 String::from_utf8(bytes).unwrap()
             })
             .collect()
@@ -189,6 +191,23 @@ mod tests {
         )
         .unwrap();
         path
+    }
+
+    #[test]
+    fn an_object_after_others_in_a_buffer_links_as_it_would_alone() {
+        let lines = chain(2);
+        let mut alone = serde_json::to_vec(&serde_json::json!({"id": 2})).unwrap();
+        let head = link(&mut alone, 0, Some("ab"));
+        let mut buf = format!("{}\n", lines[1]).into_bytes();
+        let start = buf.len();
+        serde_json::to_writer(&mut buf, &serde_json::json!({"id": 2})).unwrap();
+        assert_eq!(link(&mut buf, start, Some("ab")), head);
+        assert_eq!(&buf[start..], &alone[..]);
+        assert_eq!(
+            &buf[..start - 1],
+            lines[1].as_bytes(),
+            "the line before is untouched"
+        );
     }
 
     #[test]

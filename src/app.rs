@@ -86,7 +86,7 @@ impl App {
         ));
         let outbound_tls = Arc::new(tls.clone());
         let clients = (0..workers.max(1))
-            .map(|_| upstream::http_client(dialer.clone(), tls.clone()))
+            .map(|_| HttpClient::new(dialer.clone(), tls.clone()))
             .collect();
         let auditor = Auditor::start(&settings.audit)?;
         let cluster = match &settings.cluster {

@@ -3,24 +3,20 @@
 //! through the corporate upstream proxy, never through `HTTPS_PROXY` from
 //! switchyard's own environment.
 
+mod client;
 mod proxy;
 mod stream;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::Uri;
 use http_body_util::combinators::UnsyncBoxBody;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+pub use client::{ClientError, HttpClient, PooledBody};
 pub use proxy::{authority, ProxyError, UpstreamProxy};
 pub use stream::OutboundStream;
 
@@ -28,7 +24,6 @@ use crate::tls;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;
-pub type HttpClient = Client<hyper_rustls::HttpsConnector<DialConnector>, Body>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DialError {
@@ -198,48 +193,6 @@ async fn tcp(host: &str, port: u16, target: &str) -> Result<TcpStream, DialError
         })?;
     let _ = stream.set_nodelay(true);
     Ok(stream)
-}
-
-/// Adapts the [`Dialer`] to hyper's connector interface.
-#[derive(Clone)]
-pub struct DialConnector(Arc<Dialer>);
-
-impl tower_service::Service<Uri> for DialConnector {
-    type Response = TokioIo<OutboundStream>;
-    type Error = DialError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, DialError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), DialError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let dialer = self.0.clone();
-        Box::pin(async move {
-            let host = uri.host().unwrap_or_default().to_owned();
-            // Never assume 443 for http:// (hyper-util's Tunnel does).
-            let default_port = if uri.scheme_str() == Some("https") {
-                443
-            } else {
-                80
-            };
-            let port = uri.port_u16().unwrap_or(default_port);
-            dialer.dial(&host, port).await.map(TokioIo::new)
-        })
-    }
-}
-
-/// The pooled HTTP client for provider and bridge calls (h1 and h2 by ALPN).
-pub fn http_client(dialer: Arc<Dialer>, tls_config: rustls::ClientConfig) -> HttpClient {
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls_config)
-        .https_or_http()
-        .enable_all_versions()
-        .wrap_connector(DialConnector(dialer));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(64)
-        .build(https)
 }
 
 /// The outbound TLS config: system roots plus the upstream proxy's CA.

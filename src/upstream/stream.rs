@@ -4,7 +4,6 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use hyper_util::client::legacy::connect::{Connected, Connection};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -78,11 +77,5 @@ impl AsyncWrite for OutboundStream {
             OutboundStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             OutboundStream::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
-    }
-}
-
-impl Connection for OutboundStream {
-    fn connected(&self) -> Connected {
-        Connected::new()
     }
 }

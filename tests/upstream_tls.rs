@@ -1,0 +1,88 @@
+//! Provider calls over TLS with switchyard's own client: h2 when the
+//! provider offers it by ALPN, HTTP/1.1 with a Host header otherwise, and
+//! one connection kept and reused across requests either way.
+
+mod common;
+
+use common::*;
+
+/// A provider at `https://localhost:<port>`, trusted through the upstream
+/// proxy's CA setting (the one way to add a root), reached directly because
+/// `localhost` bypasses that proxy.
+fn config(origin: &origin::Origin) -> String {
+    format!(
+        "[providers.openai]\nkind = \"openai\"\nbase_url = \"https://localhost:{}/v1\"\n\n\
+         [upstream_proxy]\nurl = \"http://127.0.0.1:9\"\nca = \"{}\"\nno_proxy = [\"localhost\"]\n",
+        origin.addr.port(),
+        origin.cert_pem.display()
+    )
+}
+
+/// Three chat calls through the gateway; the origin's answer headers.
+fn three_calls(sy: &Switchyard) -> Vec<String> {
+    let url = format!("http://{}/v1/chat/completions", sy.addr);
+    (0..3)
+        .map(|_| {
+            let (code, out, err) = curl(&[
+                "-sS",
+                "-D",
+                "-",
+                &url,
+                "-H",
+                "content-type: application/json",
+                "-d",
+                r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#,
+            ]);
+            assert_eq!(code, 200, "{out} {err}\n{}", sy.log());
+            assert!(out.ends_with(origin::GREETING), "{out}");
+            out.to_ascii_lowercase()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn h1_provider_gets_a_host_header_and_one_kept_connection() {
+    let origin = origin::start().await;
+    let sy = Switchyard::start(&config(&origin));
+    let port = origin.addr.port();
+    for answer in three_calls(&sy) {
+        assert!(answer.contains("x-origin-version: http/1.1"), "{answer}");
+        assert!(
+            answer.contains(&format!("x-origin-host: localhost:{port}")),
+            "{answer}"
+        );
+        assert!(
+            answer.contains("x-origin-path: /v1/chat/completions"),
+            "{answer}"
+        );
+    }
+    assert_eq!(origin.connections(), 1, "{}", sy.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn h2_provider_is_spoken_to_in_h2_on_one_connection() {
+    let origin = origin::start_with_alpn(&[b"h2", b"http/1.1"]).await;
+    let sy = Switchyard::start(&config(&origin));
+    let port = origin.addr.port();
+    for answer in three_calls(&sy) {
+        assert!(answer.contains("x-origin-version: http/2.0"), "{answer}");
+        assert!(
+            answer.contains(&format!("x-origin-host: localhost:{port}")),
+            "{answer}"
+        );
+    }
+    assert_eq!(origin.connections(), 1, "{}", sy.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_that_closed_its_kept_connection_is_dialled_again() {
+    let origin = origin::start().await;
+    let sy = Switchyard::start(&config(&origin));
+    three_calls(&sy);
+    origin.drop_connections();
+    // Time for switchyard to read the close; a request racing it is the
+    // keep-alive race every HTTP client has.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    three_calls(&sy);
+    assert_eq!(origin.connections(), 2, "{}", sy.log());
+}

@@ -251,8 +251,9 @@ LEAN_PID=$LAST_PID
 LEAN_ADDR="$(wait_line "$WORK/lean.out" "listening on" 10 | sed 's|.*https://||')"
 measure_path lean_tls "--pid $LEAN_PID" --addr "$LEAN_ADDR" --via tls --host localhost --ca "$WORK/lean-ca.pem"
 stop "$LEAN_PID"
-# The same relay on hyper's server and hyper-util's pooled client, as
-# switchyard's intercept runs: what the HTTP library adds to that floor.
+# The same relay on hyper's server (switchyard's) and hyper-util's legacy
+# pooled client (switchyard's until its own pool): what the HTTP library
+# adds to that floor.
 start hyperrelay 1 "$BIN/bench-lean" --hyper --to "$UP_ADDR" --ca-out "$WORK/hyper-ca.pem"
 HYPER_PID=$LAST_PID
 HYPER_ADDR="$(wait_line "$WORK/hyperrelay.out" "listening on" 10 | sed 's|.*https://||')"

@@ -65,7 +65,8 @@ pub fn root_store(extra: &[CertificateDer<'static>]) -> RootCertStore {
     roots
 }
 
-/// A client config with no ALPN set: hyper-rustls panics if ALPN is pre-set.
+/// A client config with no ALPN set: each user offers its own (the provider
+/// client h2 and HTTP/1.1, a WebSocket upstream HTTP/1.1 alone).
 pub fn client_config(roots: RootCertStore) -> Result<ClientConfig, TrustError> {
     Ok(ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?

@@ -153,7 +153,7 @@ async fn open(app: &App, target: &Target, headers: HeaderMap) -> Result<Upstream
         .await
         .map_err(|e| failed(format!("upstream WebSocket: {e}")))?;
     let io: Box<dyn Io> = if target.tls {
-        // The outbound config has no ALPN (hyper-rustls adds its own); a
+        // The outbound config has no ALPN (the provider client adds its own); a
         // WebSocket handshake is HTTP/1.1 only, so say so.
         let mut config = (*app.outbound_tls).clone();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];

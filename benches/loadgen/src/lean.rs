@@ -7,8 +7,9 @@
 //! routing, no header rewriting, no usage, no audit. Where `bench-relay`
 //! is the floor of one more process on the path, this is the floor of a
 //! TLS + HTTP/1 proxy written on switchyard's stack. [`serve_hyper`] is the
-//! same relay on hyper's server and hyper-util's pooled client, which
-//! switchyard's intercept path uses: the two apart show what the HTTP
+//! same relay on hyper's server, which switchyard's intercept path uses, and
+//! hyper-util's legacy pooled client, which it used before its own pool
+//! (`src/upstream/client.rs`): the two apart show what the HTTP
 //! library costs, and switchyard apart from the second what its own
 //! per-request work costs.
 
@@ -89,8 +90,8 @@ async fn connection(acceptor: TlsAcceptor, tcp: TcpStream, to: SocketAddr) -> st
 }
 
 /// The same relay written with hyper's HTTP/1.1 server and hyper-util's
-/// pooled client, the pair switchyard's intercept path runs every request
-/// through: the difference to [`serve`] is what the HTTP library costs.
+/// legacy pooled client (switchyard's server; its client until it got its
+/// own pool): the difference to [`serve`] is what the HTTP library costs.
 pub async fn serve_hyper(listener: TcpListener, to: SocketAddr, tls: Arc<ServerConfig>) {
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::{TokioExecutor, TokioIo};

@@ -25,7 +25,7 @@ pub const PATHS: &[(&str, &str)] = &[
     ),
     (
         "hyper_tls",
-        "the same relay on hyper's HTTP/1.1 server and hyper-util's pooled client (bench-lean --hyper), as switchyard's intercept uses them",
+        "the same relay on hyper's HTTP/1.1 server and hyper-util's legacy pooled client (bench-lean --hyper): switchyard's server, and the client it used until its own pool",
     ),
     (
         "sy_intercept",

@@ -23,7 +23,8 @@ struct Cli {
     #[arg(long)]
     ca_out: PathBuf,
     /// Relay with hyper's server and hyper-util's pooled client instead of
-    /// the hand-written HTTP/1.1 loop (what switchyard's intercept uses).
+    /// the hand-written HTTP/1.1 loop (switchyard's server; its client until
+    /// it got its own pool).
     #[arg(long)]
     hyper: bool,
 }

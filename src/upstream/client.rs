@@ -20,7 +20,7 @@ use http::header::HOST;
 use http::{HeaderValue, Request, Response, Uri};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::{http1, http2, TrySendError};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -40,7 +40,7 @@ const MAX_RESENDS: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot send to {0}: only http and https URLs")]
+    #[error("cannot send to {0}: not an absolute http or https URL")]
     Scheme(String),
     #[error(transparent)]
     Dial(#[from] DialError),
@@ -174,42 +174,52 @@ impl HttpClient {
                     (sender, slot, false)
                 }
             };
-            let sent = match sender {
-                Sender::H1(mut sender) => {
-                    prepare_h1(&mut request, &uri, &to);
-                    match sender.try_send_request(request).await {
-                        Ok(response) => {
-                            let back = slot.map(|slot| Back {
-                                pool: self.pool.clone(),
-                                slot,
-                                sender,
-                            });
-                            return Ok(response.map(|body| PooledBody::new(body, back)));
-                        }
-                        Err(e) => e,
-                    }
-                }
-                Sender::H2(mut sender) => {
-                    *request.uri_mut() = uri.clone();
-                    match sender.try_send_request(request).await {
-                        Ok(response) => return Ok(response.map(|b| PooledBody::new(b, None))),
-                        Err(e) => e,
-                    }
-                }
+            let mut failed = match self.send_on(sender, slot, request, &uri, &to).await {
+                Ok(response) => return Ok(response),
+                Err(failed) => failed,
             };
-            let mut sent = sent;
-            match sent.take_message() {
+            match failed.take_message() {
                 Some(unsent) if reused && resends < MAX_RESENDS => {
                     resends += 1;
-                    tracing::debug!(target = %to.name(), "a pooled connection closed before the request went out; sending again");
+                    tracing::debug!(target = %to.name(), "a kept connection closed before the request went out; sending again");
                     request = unsent;
                 }
                 _ => {
                     return Err(ClientError::Send {
                         target: to.name(),
-                        source: sent.into_error(),
+                        source: failed.into_error(),
                     })
                 }
+            }
+        }
+    }
+
+    /// One attempt on one connection. An HTTP/1.1 connection rides along
+    /// with the answer's body, to go back to `slot` at its end.
+    async fn send_on(
+        &self,
+        sender: Sender,
+        slot: Option<usize>,
+        mut request: Request<Body>,
+        uri: &Uri,
+        to: &Target<'_>,
+    ) -> Result<Response<PooledBody>, TrySendError<Request<Body>>> {
+        match sender {
+            Sender::H1(mut sender) => {
+                prepare_h1(&mut request, uri, to);
+                let response = sender.try_send_request(request).await?;
+                let back = slot.map(|slot| Back {
+                    pool: self.pool.clone(),
+                    slot,
+                    sender,
+                });
+                Ok(response.map(|body| PooledBody::new(body, back)))
+            }
+            Sender::H2(mut sender) => {
+                // h2 carries the scheme and authority itself: the absolute URL.
+                *request.uri_mut() = uri.clone();
+                let response = sender.try_send_request(request).await?;
+                Ok(response.map(|body| PooledBody::new(body, None)))
             }
         }
     }

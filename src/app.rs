@@ -86,7 +86,7 @@ impl App {
         ));
         let outbound_tls = Arc::new(tls.clone());
         let clients = (0..workers.max(1))
-            .map(|_| HttpClient::new(dialer.clone(), tls.clone()))
+            .map(|_| HttpClient::new(dialer.clone(), tls.clone(), settings.timeouts.upstream_idle))
             .collect();
         let auditor = Auditor::start(&settings.audit)?;
         let cluster = match &settings.cluster {

@@ -134,6 +134,10 @@ fn keep_process_wide(current: &Settings, next: &mut Settings) -> Vec<&'static st
         changed.push("timeouts.connect_secs");
         next.timeouts.connect = current.timeouts.connect;
     }
+    if next.timeouts.upstream_idle != current.timeouts.upstream_idle {
+        changed.push("timeouts.upstream_idle_secs");
+        next.timeouts.upstream_idle = current.timeouts.upstream_idle;
+    }
     if next.busy_poll != current.busy_poll {
         changed.push("runtime.busy_poll_us");
         next.busy_poll = current.busy_poll;
@@ -163,5 +167,16 @@ mod tests {
         assert_eq!(next.busy_poll, current.busy_poll);
         let mut same = settings("");
         assert!(keep_process_wide(&current, &mut same).is_empty());
+    }
+
+    #[test]
+    fn the_upstream_idle_timeout_keeps_its_value_until_a_restart() {
+        let current = settings("");
+        let mut next = settings("[timeouts]\nupstream_idle_secs = 5\n");
+        assert_eq!(
+            keep_process_wide(&current, &mut next),
+            ["timeouts.upstream_idle_secs"]
+        );
+        assert_eq!(next.timeouts.upstream_idle, current.timeouts.upstream_idle);
     }
 }

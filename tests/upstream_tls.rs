@@ -10,8 +10,13 @@ use common::*;
 /// proxy's CA setting (the one way to add a root), reached directly because
 /// `localhost` bypasses that proxy.
 fn config(origin: &origin::Origin) -> String {
+    config_with(origin, "")
+}
+
+/// [`config`] with more `[timeouts]`.
+fn config_with(origin: &origin::Origin, timeouts: &str) -> String {
     format!(
-        "[providers.openai]\nkind = \"openai\"\nbase_url = \"https://localhost:{}/v1\"\n\n\
+        "[timeouts]\n{timeouts}\n[providers.openai]\nkind = \"openai\"\nbase_url = \"https://localhost:{}/v1\"\n\n\
          [upstream_proxy]\nurl = \"http://127.0.0.1:9\"\nca = \"{}\"\nno_proxy = [\"localhost\"]\n",
         origin.addr.port(),
         origin.cert_pem.display()
@@ -82,4 +87,31 @@ async fn a_provider_that_closed_its_kept_connection_is_dialled_again() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     three_calls(&sy);
     assert_eq!(origin.connections(), 2, "{}", sy.log());
+}
+
+/// Kept connections idle longer than `upstream_idle_secs` are closed even
+/// when no request goes to their provider again, and the next request
+/// dials anew.
+async fn idle_connection_is_closed_and_dialled_again(origin: origin::Origin) {
+    let sy = Switchyard::start(&config_with(&origin, "upstream_idle_secs = 1"));
+    three_calls(&sy);
+    assert_eq!(origin.open(), 1, "{}", sy.log());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while origin.open() > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(origin.open(), 0, "still open after 10 s\n{}", sy.log());
+    three_calls(&sy);
+    assert_eq!(origin.connections(), 2, "{}", sy.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_h1_connection_is_closed_after_upstream_idle_secs() {
+    idle_connection_is_closed_and_dialled_again(origin::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_h2_connection_is_closed_after_upstream_idle_secs() {
+    let origin = origin::start_with_alpn(&[b"h2", b"http/1.1"]).await;
+    idle_connection_is_closed_and_dialled_again(origin).await;
 }

@@ -176,6 +176,8 @@ pub struct TimeoutsSection {
     pub request_secs: Option<u64>,
     pub stream_idle_secs: Option<u64>,
     pub tool_call_secs: Option<u64>,
+    /// How long a kept upstream connection may sit idle before it is closed.
+    pub upstream_idle_secs: Option<u64>,
     /// How long SIGINT/SIGTERM wait for in-flight requests and streams.
     pub shutdown_secs: Option<u64>,
 }

@@ -71,6 +71,8 @@ pub struct Timeouts {
     pub request: Duration,
     pub stream_idle: Duration,
     pub tool_call: Duration,
+    /// How long a kept upstream connection may sit idle before it is closed.
+    pub upstream_idle: Duration,
     pub shutdown: Duration,
 }
 
@@ -371,8 +373,15 @@ impl Resolver<'_> {
             request: secs(t.request_secs, 600),
             stream_idle: secs(t.stream_idle_secs, 120),
             tool_call: secs(t.tool_call_secs, 60),
+            upstream_idle: secs(t.upstream_idle_secs, 90),
             shutdown: secs(t.shutdown_secs, 30),
         };
+        if timeouts.upstream_idle.is_zero() {
+            return Err(self.invalid(
+                "timeouts.upstream_idle_secs",
+                "must be at least 1 (a kept connection needs some time to be reused)",
+            ));
+        }
         let routes = self.routes(&file, &providers)?;
         let bridge = self.bridge(&file)?;
         let clients = self.clients(&file)?;
@@ -1090,6 +1099,28 @@ mod tests {
             ..Flags::default()
         };
         assert_eq!(load(text, &env, flags).unwrap().listen.port(), 3333);
+    }
+
+    #[test]
+    fn upstream_idle_defaults_to_90_seconds_and_rejects_zero() {
+        let default = load("", &[], Flags::default()).unwrap();
+        assert_eq!(default.timeouts.upstream_idle, Duration::from_secs(90));
+        let set = load(
+            "[timeouts]\nupstream_idle_secs = 5\n",
+            &[],
+            Flags::default(),
+        )
+        .unwrap();
+        assert_eq!(set.timeouts.upstream_idle, Duration::from_secs(5));
+        let err = load(
+            "[timeouts]\nupstream_idle_secs = 0\n",
+            &[],
+            Flags::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`timeouts.upstream_idle_secs`"), "{err}");
+        assert!(err.contains("at least 1"), "{err}");
     }
 
     #[test]

@@ -8,10 +8,12 @@
 //! future, cloned and hashed its pool key, built a connect future it seldom
 //! used and spawned a task to hand the HTTP/1.1 connection back once idle.
 //! Here a connection goes back when its response body ends ([`PooledBody`])
-//! and is taken again only once hyper says it is ready.
+//! and is taken again only once hyper says it is ready. A sweeper task
+//! closes connections left idle longer than `[timeouts] upstream_idle_secs`,
+//! including those to destinations never used again.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -28,8 +30,8 @@ use tokio_rustls::TlsConnector;
 
 use super::{authority, Body, DialError, Dialer};
 
-/// How long an idle connection may wait in the pool before it is closed.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How often the sweeper looks for idle connections, at most.
+const MIN_SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 /// Idle HTTP/1.1 connections kept per destination.
 const MAX_IDLE_PER_HOST: usize = 64;
 /// Destinations with a pool; beyond this, connections to new ones are not kept.
@@ -75,6 +77,8 @@ pub struct HttpClient {
 struct Pool {
     dialer: Arc<Dialer>,
     tls: TlsConnector,
+    /// How long a connection may wait in the pool before it is closed.
+    idle_timeout: Duration,
     destinations: Mutex<Vec<Destination>>,
 }
 
@@ -86,7 +90,13 @@ struct Destination {
     /// HTTP/1.1 connections without a request, the latest returned last.
     idle: Vec<Idle>,
     /// The one h2 connection, shared by every request.
-    h2: Option<http2::SendRequest<Body>>,
+    h2: Option<SharedH2>,
+}
+
+struct SharedH2 {
+    sender: http2::SendRequest<Body>,
+    /// When a request last took it: idle since then, as far as the pool knows.
+    used: Instant,
 }
 
 struct Idle {
@@ -142,19 +152,67 @@ impl Destination {
     fn is(&self, to: &Target<'_>) -> bool {
         self.https == to.https && self.port == to.port && *self.host == *to.host
     }
+
+    /// Lets go of HTTP/1.1 connections closed or idle for `timeout`.
+    fn drop_idle(&mut self, now: Instant, timeout: Duration) {
+        self.idle
+            .retain(|c| !c.sender.is_closed() && now.duration_since(c.since) < timeout);
+    }
+
+    /// [`Destination::drop_idle`], and the shared h2 connection too when no
+    /// request took it for `timeout`. Letting go of it is graceful: hyper
+    /// keeps the connection until the streams still running on it end.
+    fn sweep(&mut self, now: Instant, timeout: Duration) {
+        self.drop_idle(now, timeout);
+        if let Some(h2) = &self.h2 {
+            if h2.sender.is_closed() || now.duration_since(h2.used) >= timeout {
+                self.h2 = None;
+            }
+        }
+    }
+}
+
+/// Closes idle connections in every destination of the pool, every half
+/// idle timeout, until the pool is gone. Destinations stay (their index
+/// is what a connection in use returns to), emptied.
+async fn sweep(pool: Weak<Pool>) {
+    let every = match pool.upgrade() {
+        Some(pool) => (pool.idle_timeout / 2).max(MIN_SWEEP_INTERVAL),
+        None => return,
+    };
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(pool) = pool.upgrade() else { return };
+        let now = Instant::now();
+        let timeout = pool.idle_timeout;
+        for dest in pool.destinations().iter_mut() {
+            dest.sweep(now, timeout);
+        }
+    }
 }
 
 impl HttpClient {
     /// `tls` verifies providers; h2 and HTTP/1.1 are offered by ALPN.
-    pub fn new(dialer: Arc<Dialer>, mut tls: rustls::ClientConfig) -> HttpClient {
+    /// Connections idle for `idle_timeout` are closed, by a sweeper task on
+    /// the current tokio runtime (none outside one: then only at checkout).
+    pub fn new(
+        dialer: Arc<Dialer>,
+        mut tls: rustls::ClientConfig,
+        idle_timeout: Duration,
+    ) -> HttpClient {
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        HttpClient {
-            pool: Arc::new(Pool {
-                dialer,
-                tls: TlsConnector::from(Arc::new(tls)),
-                destinations: Mutex::new(Vec::new()),
-            }),
+        let pool = Arc::new(Pool {
+            dialer,
+            tls: TlsConnector::from(Arc::new(tls)),
+            idle_timeout,
+            destinations: Mutex::new(Vec::new()),
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(sweep(Arc::downgrade(&pool)));
         }
+        HttpClient { pool }
     }
 
     /// Sends `request` (absolute URL, no Host header needed) on a pooled
@@ -255,15 +313,15 @@ impl Pool {
             .iter_mut()
             .enumerate()
             .find(|(_, d)| d.is(to))?;
-        if let Some(h2) = &dest.h2 {
-            if !h2.is_closed() {
-                return Some((Sender::H2(h2.clone()), slot));
+        let now = Instant::now();
+        if let Some(h2) = &mut dest.h2 {
+            if !h2.sender.is_closed() {
+                h2.used = now;
+                return Some((Sender::H2(h2.sender.clone()), slot));
             }
             dest.h2 = None;
         }
-        let now = Instant::now();
-        dest.idle
-            .retain(|c| !c.sender.is_closed() && now.duration_since(c.since) < IDLE_TIMEOUT);
+        dest.drop_idle(now, self.idle_timeout);
         let ready = dest.idle.iter().rposition(|c| c.sender.is_ready())?;
         Some((Sender::H1(dest.idle.remove(ready).sender), slot))
     }
@@ -315,7 +373,10 @@ impl Pool {
             None => return None,
         };
         if let Sender::H2(h2) = sender {
-            destinations[slot].h2 = Some(h2.clone());
+            destinations[slot].h2 = Some(SharedH2 {
+                sender: h2.clone(),
+                used: Instant::now(),
+            });
         }
         Some(slot)
     }

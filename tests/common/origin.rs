@@ -20,6 +20,7 @@ pub struct Origin {
     /// The origin's certificate (PEM), the only thing that verifies it.
     pub cert_pem: PathBuf,
     connections: Arc<AtomicUsize>,
+    open: Arc<AtomicUsize>,
     close: tokio::sync::watch::Sender<u64>,
     _dir: tempfile::TempDir,
 }
@@ -28,6 +29,11 @@ impl Origin {
     /// TLS connections accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Connections open now: accepted and not yet closed by either side.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
     }
 
     /// Closes every open connection, as a server does to idle ones.
@@ -73,14 +79,18 @@ pub async fn start_with_alpn(alpn: &[&[u8]]) -> Origin {
     let addr = listener.local_addr().expect("addr");
     let connections = Arc::new(AtomicUsize::new(0));
     let counter = connections.clone();
+    let open = Arc::new(AtomicUsize::new(0));
+    let open_now = open.clone();
     let (close, closing) = tokio::sync::watch::channel(0u64);
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             counter.fetch_add(1, Ordering::SeqCst);
+            let still_open = Open::count(&open_now);
             let acceptor = acceptor.clone();
             let mut closing = closing.clone();
             closing.mark_unchanged();
             tokio::spawn(async move {
+                let _still_open = still_open;
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
@@ -114,7 +124,24 @@ pub async fn start_with_alpn(alpn: &[&[u8]]) -> Origin {
         addr,
         cert_pem,
         connections,
+        open,
         close,
         _dir: dir,
+    }
+}
+
+/// One open connection in [`Origin::open`]'s count, until dropped.
+struct Open(Arc<AtomicUsize>);
+
+impl Open {
+    fn count(open: &Arc<AtomicUsize>) -> Open {
+        open.fetch_add(1, Ordering::SeqCst);
+        Open(open.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }

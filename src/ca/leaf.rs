@@ -48,7 +48,7 @@ pub fn mint(ca: &Authority, host: &str) -> Result<Leaf, LeafError> {
     };
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(mint_err)?;
     let mut params = CertificateParams::new(Vec::<String>::new()).map_err(mint_err)?;
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let bare = crate::upstream::bare_host(host);
     params.subject_alt_names = vec![match bare.parse::<IpAddr>() {
         Ok(ip) => SanType::IpAddress(ip),
         Err(_) => SanType::DnsName(host.try_into().map_err(mint_err)?),

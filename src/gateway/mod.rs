@@ -348,11 +348,7 @@ async fn shared_proxy_allows(ctx: &Ctx, uri: &http::Uri) -> Result<(), String> {
     if !policy.shared {
         return Ok(());
     }
-    let host = uri
-        .host()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
+    let host = crate::upstream::bare_host(uri.host().unwrap_or_default());
     let port = uri.port_u16().unwrap_or(80);
     if !policy.port_allowed(port) {
         return Err(format!(

@@ -19,10 +19,7 @@ use crate::upstream::Body;
 /// The CONNECT target, `host:port` with 443 as the default port.
 pub fn target(req: &Request<Incoming>) -> Option<(String, u16)> {
     let authority = req.uri().authority()?;
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
+    let host = crate::upstream::bare_host(authority.host());
     if host.is_empty() {
         return None;
     }

@@ -105,10 +105,7 @@ fn same_host(req: &Request<Incoming>, host: &str) -> bool {
         Some(authority.host().to_owned())
     });
     match named {
-        Some(named) => named
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .eq_ignore_ascii_case(host),
+        Some(named) => crate::upstream::bare_host(&named).eq_ignore_ascii_case(host),
         // HTTP/1.1 requires Host; a request without one cannot be checked.
         None => false,
     }

@@ -28,7 +28,7 @@ use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
 
-use super::{authority, Body, DialError, Dialer};
+use super::{authority, bare_host, Body, DialError, Dialer};
 
 /// How often the sweeper looks for idle connections, at most.
 const MIN_SWEEP_INTERVAL: Duration = Duration::from_millis(100);
@@ -330,8 +330,7 @@ impl Pool {
     async fn connect(&self, to: &Target<'_>) -> Result<(Sender, Option<usize>), ClientError> {
         let stream = self.dialer.dial(to.host, to.port).await?;
         let sender = if to.https {
-            let bare = to.host.trim_start_matches('[').trim_end_matches(']');
-            let name = ServerName::try_from(bare.to_owned())
+            let name = ServerName::try_from(bare_host(to.host).to_owned())
                 .map_err(|_| ClientError::ServerName(to.host.to_owned()))?;
             let tls = self
                 .tls

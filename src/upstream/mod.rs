@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 pub use client::{ClientError, HttpClient, PooledBody};
-pub use proxy::{authority, ProxyError, UpstreamProxy};
+pub use proxy::{authority, bare_host, ProxyError, UpstreamProxy};
 pub use stream::OutboundStream;
 
 use crate::tls;
@@ -102,7 +102,7 @@ impl Dialer {
             return self.dial(host, port).await;
         }
         let target = authority(host, port);
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let bare = bare_host(host);
         let work = async {
             let resolved: Vec<std::net::SocketAddr> = tokio::net::lookup_host((bare, port))
                 .await
@@ -184,7 +184,7 @@ impl Dialer {
 }
 
 async fn tcp(host: &str, port: u16, target: &str) -> Result<TcpStream, DialError> {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = bare_host(host);
     let stream = TcpStream::connect((host, port))
         .await
         .map_err(|source| DialError::Connect {

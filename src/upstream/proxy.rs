@@ -41,7 +41,7 @@ impl UpstreamProxy {
         let parsed: http::uri::Authority = hostport
             .parse()
             .map_err(|_| "the upstream proxy URL has no valid host:port".to_owned())?;
-        let host = parsed.host().trim_start_matches('[').trim_end_matches(']');
+        let host = bare_host(parsed.host());
         if host.is_empty() {
             return Err("the upstream proxy URL has no host".into());
         }
@@ -68,10 +68,7 @@ impl UpstreamProxy {
 
     /// Whether connections to `host` skip the proxy.
     pub fn bypasses(&self, host: &str) -> bool {
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
+        let host = bare_host(host).to_ascii_lowercase();
         self.no_proxy.iter().any(|pattern| {
             let pattern = pattern.trim().to_ascii_lowercase();
             if pattern == "*" || pattern == host {
@@ -124,6 +121,12 @@ impl UpstreamProxy {
             None => Err(ProxyError::Malformed),
         }
     }
+}
+
+/// A host without the brackets an IPv6 literal wears in a URL or authority,
+/// as name resolution, certificates and host comparisons want it.
+pub fn bare_host(host: &str) -> &str {
+    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 /// `host:port`, bracketing IPv6 literals.
@@ -211,6 +214,7 @@ mod tests {
             "*.corp".into(),
             ".internal".into(),
             "127.0.0.1".into(),
+            "::1".into(),
         ];
         for host in [
             "localhost",
@@ -219,12 +223,21 @@ mod tests {
             "internal",
             "127.0.0.1",
             "LOCALHOST",
+            "[::1]",
         ] {
             assert!(p.bypasses(host), "{host}");
         }
         for host in ["api.openai.com", "corp.example", "127.0.0.2"] {
             assert!(!p.bypasses(host), "{host}");
         }
+    }
+
+    #[test]
+    fn bare_host_unbrackets_ipv6_literals_only() {
+        assert_eq!(bare_host("[::1]"), "::1");
+        assert_eq!(bare_host("::1"), "::1");
+        assert_eq!(bare_host("api.openai.com"), "api.openai.com");
+        assert_eq!(authority(bare_host("[::1]"), 443), "[::1]:443");
     }
 
     #[tokio::test]

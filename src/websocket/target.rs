@@ -97,7 +97,7 @@ pub fn resolve(app: &App, door: &Door, uri: &Uri) -> Result<Target, String> {
         .map_err(|_| format!("cannot build a WebSocket URL from {http_url:?}"))?;
     let host = url
         .host()
-        .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned())
+        .map(|h| crate::upstream::bare_host(h).to_owned())
         .ok_or_else(|| format!("the WebSocket URL {url} has no host"))?;
     let port = url.port_u16().unwrap_or(if tls { 443 } else { 80 });
     // A session takes its credential round-robin from the provider's pool

@@ -7,6 +7,7 @@ mod common;
 
 use common::tools::{run_tool, tool_command, TOOL_DEADLINE};
 use common::*;
+use fake_provider::{Behavior, Usage};
 
 const CLIENT_KEY: &str = "AIzaFakeGeminiClientKey0000000000000042";
 
@@ -72,7 +73,81 @@ async fn gemini_prompt_passes_through_interception_and_is_audited() {
         assert_eq!(l["kind"], "passthrough");
         assert_eq!(l["provider"], "gemini");
         assert_eq!(l["status"], 200);
+        // The model is named in the path; usage in `usageMetadata`.
+        let path = l["path"].as_str().unwrap_or_default();
+        let model = l["model"].as_str().unwrap_or_default();
+        assert!(
+            !model.is_empty() && path.contains(&format!("/models/{model}:")),
+            "{l}"
+        );
+        assert_eq!(l["usage"]["input_tokens"], 25, "{l}");
+        assert_eq!(l["usage"]["output_tokens"], 12, "{l}");
     }
     assert!(api.iter().any(|l| l["stream"] == true));
+    assert_no_secrets(&sy, &[CLIENT_KEY]);
+}
+
+/// Gemini's own counts, normalised like every protocol's: input without
+/// the cached part, output with the thoughts. Whole answers and `alt=sse`
+/// streams, through interception with curl.
+#[tokio::test(flavor = "multi_thread")]
+async fn gemini_usage_and_model_reach_the_audit_line() {
+    let fake = FakeProvider::start().await;
+    fake.set_default(Behavior::WithUsage(
+        Usage {
+            input: 40,
+            output: 9,
+            cache_read: 16,
+            cache_write: 0,
+            reasoning: 8,
+        },
+        Box::default(),
+    ));
+    let config = providers_config(
+        &fake,
+        &format!(
+            "[providers.gemini]\nkind = \"proxy\"\nbase_url = \"{}\"\nhosts = [\"generativelanguage.googleapis.com\"]\n",
+            fake.base_url()
+        ),
+    );
+    let mut sy = Switchyard::start(&config);
+    let base = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash";
+    let body = r#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#;
+    for method in [":generateContent", ":streamGenerateContent?alt=sse"] {
+        let url = format!("{base}{method}");
+        let (code, out, err) = curl(&[
+            "-x",
+            &sy.proxy_url(),
+            "--cacert",
+            sy.ca_pem().to_str().unwrap_or_default(),
+            &url,
+            "-H",
+            "content-type: application/json",
+            "-H",
+            &format!("x-goog-api-key: {CLIENT_KEY}"),
+            "-d",
+            body,
+        ]);
+        assert_eq!(code, 200, "{url}: {out} {err}\n{}", sy.log());
+        assert!(out.contains("usageMetadata"), "{out}");
+    }
+    assert!(sy.terminate().success());
+    let lines = sy.audit();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    for (l, stream) in lines.iter().zip([false, true]) {
+        assert_eq!(l["stream"], stream, "{l}");
+        assert_eq!(l["model"], "gemini-2.5-flash", "{l}");
+        let u = &l["usage"];
+        assert_eq!(
+            [
+                &u["input_tokens"],
+                &u["cache_read_tokens"],
+                &u["output_tokens"],
+                &u["reasoning_tokens"]
+            ],
+            [24, 16, 17, 8],
+            "{l}"
+        );
+    }
     assert_no_secrets(&sy, &[CLIENT_KEY]);
 }

@@ -288,6 +288,7 @@ async fn passthrough(mut ctx: Ctx, req: Request<Incoming>) -> Response<Body> {
         .map(|p| p.as_str())
         .unwrap_or("/")
         .to_owned();
+    ctx.record.model = model_in_path(&path).map(str::to_owned);
     let max_body = ctx.app.settings.audit.max_body_bytes;
     if let Some(bridge) = ctx
         .app
@@ -341,6 +342,16 @@ async fn passthrough(mut ctx: Ctx, req: Request<Incoming>) -> Response<Body> {
     forward::passthrough(ctx, target, out).await
 }
 
+/// The model a Google-style path names, `…/models/{model}:{method}`, as
+/// Gemini (`/v1beta/models/gemini-2.5-flash:generateContent`) and Vertex AI
+/// call it: the only place such a call says which model it wants.
+fn model_in_path(path_and_query: &str) -> Option<&str> {
+    let path = path_and_query.split('?').next()?;
+    let (_, rest) = path.rsplit_once("/models/")?;
+    let (model, _method) = rest.split_once(':')?;
+    (!model.is_empty() && !model.contains('/')).then_some(model)
+}
+
 /// A shared proxy forwards plain http:// only to allowed ports and
 /// non-internal addresses, like its tunnels.
 async fn shared_proxy_allows(ctx: &Ctx, uri: &http::Uri) -> Result<(), String> {
@@ -382,4 +393,31 @@ async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, (StatusCode, S
                 format!("cannot read request body: {e}"),
             ),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::model_in_path;
+
+    #[test]
+    fn google_paths_name_their_model() {
+        for (path, model) in [
+            ("/v1beta/models/gemini-2.5-flash:generateContent", Some("gemini-2.5-flash")),
+            (
+                "/v1beta/models/gemini-3-pro:streamGenerateContent?alt=sse&key=AIza",
+                Some("gemini-3-pro"),
+            ),
+            (
+                "/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.0-flash:streamRawPredict",
+                Some("gemini-2.0-flash"),
+            ),
+            ("/v1beta/models/gemini-2.5-flash", None),
+            ("/v1beta/models/:generateContent", None),
+            ("/v1/models", None),
+            ("/v1/chat/completions?x=/models/a:b", None),
+            ("/v1beta/models/a/b:generateContent", None),
+        ] {
+            assert_eq!(model_in_path(path), model, "{path}");
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! A usage object's counts, in any of the three protocols' shapes, read
+//! A usage object's counts, in any of the three protocols' shapes (and
+//! Gemini's `usageMetadata`, for calls passed through to Google), read
 //! without building a JSON tree.
 //!
 //! A whole JSON answer's usage is deserialized straight into [`Fields`]
@@ -31,6 +32,18 @@ pub struct Fields {
     /// Messages.
     pub cache_read_input_tokens: Count,
     pub cache_creation_input_tokens: Count,
+    /// Gemini's `usageMetadata`: the prompt count includes cached and
+    /// excludes tool-use prompt tokens; candidates exclude thoughts.
+    #[serde(rename = "promptTokenCount")]
+    pub prompt_token_count: Count,
+    #[serde(rename = "candidatesTokenCount")]
+    pub candidates_token_count: Count,
+    #[serde(rename = "cachedContentTokenCount")]
+    pub cached_content_token_count: Count,
+    #[serde(rename = "thoughtsTokenCount")]
+    pub thoughts_token_count: Count,
+    #[serde(rename = "toolUsePromptTokenCount")]
+    pub tool_use_prompt_token_count: Count,
 }
 
 /// A count: `Some` for a non-negative integer, `None` for anything else.
@@ -197,6 +210,11 @@ mod tests {
             output_tokens_details: details("output_tokens_details"),
             cache_read_input_tokens: count(&["cache_read_input_tokens"]),
             cache_creation_input_tokens: count(&["cache_creation_input_tokens"]),
+            prompt_token_count: count(&["promptTokenCount"]),
+            candidates_token_count: count(&["candidatesTokenCount"]),
+            cached_content_token_count: count(&["cachedContentTokenCount"]),
+            thoughts_token_count: count(&["thoughtsTokenCount"]),
+            tool_use_prompt_token_count: count(&["toolUsePromptTokenCount"]),
         })
     }
 
@@ -217,6 +235,13 @@ mod tests {
         assert!(responses.0.unwrap().input_tokens_details.present);
         let messages = from_text(r#"{"input_tokens":3,"cache_read_input_tokens":7}"#);
         assert_eq!(messages.0.unwrap().cache_read_input_tokens, Count(Some(7)));
+        let gemini = from_text(
+            r#"{"promptTokenCount":40,"candidatesTokenCount":9,"totalTokenCount":57,"cachedContentTokenCount":16,"thoughtsTokenCount":8,"promptTokensDetails":[{"modality":"TEXT","tokenCount":40}]}"#,
+        );
+        let gemini = gemini.0.unwrap();
+        assert_eq!(gemini.prompt_token_count, Count(Some(40)));
+        assert_eq!(gemini.cached_content_token_count, Count(Some(16)));
+        assert_eq!(gemini.thoughts_token_count, Count(Some(8)));
     }
 
     #[test]
@@ -269,6 +294,11 @@ mod tests {
             Just("input_tokens_details"),
             Just("output_tokens_details"),
             Just("completion_tokens_details"),
+            Just("promptTokenCount"),
+            Just("candidatesTokenCount"),
+            Just("cachedContentTokenCount"),
+            Just("thoughtsTokenCount"),
+            Just("toolUsePromptTokenCount"),
             Just("other"),
         ];
         leaf.prop_recursive(3, 24, 6, move |inner| {

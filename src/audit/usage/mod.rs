@@ -2,7 +2,9 @@
 //! JSON bodies once complete. Nothing is delayed for it.
 //!
 //! Usage is normalised to Anthropic's meaning: `input_tokens` excludes cached
-//! input, which is reported separately as `cache_read_tokens`.
+//! input, which is reported separately as `cache_read_tokens`, and
+//! `output_tokens` includes reasoning. Besides the three API protocols,
+//! Gemini's `usageMetadata` is read (calls to Google pass through).
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -111,7 +113,8 @@ impl UsageTap {
         let found = value
             .get("usage")
             .or_else(|| value.get("message")?.get("usage"))
-            .or_else(|| value.get("response")?.get("usage"));
+            .or_else(|| value.get("response")?.get("usage"))
+            .or_else(|| value.get("usageMetadata"));
         if let Some(Ok(MaybeFields(Some(found)))) = found.map(MaybeFields::deserialize) {
             merge(self.usage.get_or_insert_with(Usage::default), &found);
         }
@@ -147,8 +150,9 @@ impl UsageTap {
     /// The usage seen, once the body has ended.
     pub fn finish(mut self) -> Option<Usage> {
         if let Mode::Json(buf) = std::mem::replace(&mut self.mode, Mode::Off) {
-            if let Ok(answer) = AnswerUsage::read(&buf) {
-                self.take_answer(answer);
+            match AnswerUsage::read(&buf) {
+                Ok(answer) => self.take_answer(answer),
+                Err(_) => self.take_answer(AnswerUsage::read_array(&buf)),
             }
         }
         self.usage
@@ -166,22 +170,45 @@ pub struct AnswerUsage(Option<Usage>);
 impl AnswerUsage {
     /// Err when `bytes` are not one JSON object.
     pub fn read(bytes: &[u8]) -> Result<AnswerUsage, serde_json::Error> {
+        // serde reads a struct from an array of its fields' values as well.
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(serde::de::Error::custom("the answer is not a JSON object"));
+        }
         let only: UsageOnly = serde_json::from_slice(bytes)?;
-        Ok(AnswerUsage(only.usage.0.map(|found| {
+        Ok(AnswerUsage::of(only))
+    }
+
+    /// A JSON array of answers, as Gemini streams without `alt=sse`: the
+    /// last one that reports usage (its counts are the whole stream's).
+    fn read_array(bytes: &[u8]) -> AnswerUsage {
+        let answers: Vec<UsageOnly> = serde_json::from_slice(bytes).unwrap_or_default();
+        answers
+            .into_iter()
+            .rev()
+            .map(AnswerUsage::of)
+            .find(|a| a.0.is_some())
+            .unwrap_or_default()
+    }
+
+    fn of(only: UsageOnly) -> AnswerUsage {
+        AnswerUsage(only.usage.0.or(only.usage_metadata.0).map(|found| {
             let mut usage = Usage::default();
             merge(&mut usage, &found);
             usage
-        })))
+        }))
     }
 }
 
 /// All a whole JSON answer is read for: every protocol puts usage at the
-/// top level of its non-streamed answer. serde skips the other fields without
-/// building them, and answers carry kilobytes of content.
+/// top level of its non-streamed answer (Gemini as `usageMetadata`). serde
+/// skips the other fields without building them, and answers carry
+/// kilobytes of content.
 #[derive(serde::Deserialize)]
 struct UsageOnly {
     #[serde(default)]
     usage: MaybeFields,
+    #[serde(default, rename = "usageMetadata")]
+    usage_metadata: MaybeFields,
 }
 
 /// Substrings one of which every event [`UsageTap::observe_value`] acts on
@@ -256,6 +283,8 @@ fn merge(into: &mut Usage, u: &Fields) {
         into.cache_write_tokens = written;
         into.output_tokens = u.output_tokens.0.unwrap_or(into.output_tokens);
         into.reasoning_tokens = u.output_tokens_details.reasoning_tokens.0.unwrap_or(0);
+    } else if u.prompt_token_count.0.is_some() || u.candidates_token_count.0.is_some() {
+        merge_gemini(into, u);
     } else {
         // Anthropic Messages.
         let set = |field: &mut u64, count: fields::Count| {
@@ -267,6 +296,25 @@ fn merge(into: &mut Usage, u: &Fields) {
         set(&mut into.output_tokens, u.output_tokens);
         set(&mut into.cache_read_tokens, u.cache_read_input_tokens);
         set(&mut into.cache_write_tokens, u.cache_creation_input_tokens);
+    }
+}
+
+/// Gemini's `usageMetadata`: its prompt count includes cached input and
+/// leaves out the tool-use prompt; its candidates leave out the thoughts,
+/// which are output (and billed as such) all the same. Stream chunks may
+/// report the prompt before the candidates: each count is taken once seen.
+fn merge_gemini(into: &mut Usage, u: &Fields) {
+    let cached = u.cached_content_token_count.0.unwrap_or(0);
+    if let Some(prompt) = u.prompt_token_count.0 {
+        let tool_use = u.tool_use_prompt_token_count.0.unwrap_or(0);
+        into.input_tokens = prompt.saturating_add(tool_use).saturating_sub(cached);
+        into.cache_read_tokens = cached;
+    }
+    let thoughts = u.thoughts_token_count.0;
+    if u.candidates_token_count.0.is_some() || thoughts.is_some() {
+        let candidates = u.candidates_token_count.0.unwrap_or(0);
+        into.reasoning_tokens = thoughts.unwrap_or(0);
+        into.output_tokens = candidates.saturating_add(into.reasoning_tokens);
     }
 }
 
@@ -313,7 +361,7 @@ mod tests {
             (20, 10, 5)
         );
         // The check is a JSON check: anything but one object is refused.
-        for bad in [&b"{\"usage\":"[..], b"[1,2]", b"{} {}"] {
+        for bad in [&b"{\"usage\":"[..], b"[1,2]", b"[{}]", b"{} {}", b""] {
             assert!(
                 AnswerUsage::read(bad).is_err(),
                 "{:?}",
@@ -390,6 +438,60 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
         );
     }
 
+    /// Gemini's final chunk: 40 prompt tokens of which 16 cached, 9
+    /// candidates and 8 thoughts.
+    const GEMINI_FINAL: &str = r#"{"candidates":[{"content":{"parts":[{"text":"!"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":40,"candidatesTokenCount":9,"totalTokenCount":57,"cachedContentTokenCount":16,"thoughtsTokenCount":8},"modelVersion":"gemini-2.5-flash","responseId":"r1"}"#;
+
+    fn counts(u: Usage) -> (u64, u64, u64, u64) {
+        (
+            u.input_tokens,
+            u.cache_read_tokens,
+            u.output_tokens,
+            u.reasoning_tokens,
+        )
+    }
+
+    #[test]
+    fn gemini_usage_metadata_in_answers_streams_and_arrays() {
+        // Input without the cached part; output with the thoughts.
+        let expected = (24, 16, 17, 8);
+        let u = feed("application/json; charset=UTF-8", GEMINI_FINAL, 9).0;
+        assert_eq!(u.map(counts), Some(expected));
+        assert_eq!(
+            AnswerUsage::read(GEMINI_FINAL.as_bytes())
+                .unwrap()
+                .0
+                .map(counts),
+            Some(expected)
+        );
+        // alt=sse: early chunks may carry the prompt count alone.
+        let early = r#"{"candidates":[{"content":{"parts":[{"text":"Hi"}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":40,"totalTokenCount":40}}"#;
+        let sse = format!("data: {early}\r\n\r\ndata: {GEMINI_FINAL}\r\n\r\n");
+        assert_eq!(
+            feed("text/event-stream", &sse, 11).0.map(counts),
+            Some(expected)
+        );
+        let early_only = format!("data: {early}\r\n\r\n");
+        assert_eq!(
+            feed("text/event-stream", &early_only, 11).0.map(counts),
+            Some((40, 0, 0, 0))
+        );
+        // Without alt=sse the stream is one JSON array of the same chunks.
+        let array = format!("[{early},\r\n{GEMINI_FINAL}]");
+        assert_eq!(
+            feed("application/json", &array, 13).0.map(counts),
+            Some(expected)
+        );
+        // An array stays no answer for the gateway's JSON check.
+        assert!(AnswerUsage::read(array.as_bytes()).is_err());
+        // The tool-use prompt is input too.
+        let tools = r#"{"usageMetadata":{"promptTokenCount":10,"toolUsePromptTokenCount":5,"candidatesTokenCount":2}}"#;
+        assert_eq!(
+            feed("application/json", tools, 4).0.map(counts),
+            Some((15, 0, 2, 0))
+        );
+    }
+
     /// Every event the tap acts on, in the three stream formats: the
     /// prefilter must let each through, and the tap must read the same from
     /// it as from an unfiltered parse.
@@ -407,6 +509,7 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
         r#"{"type":"response.completed","response":{"id":"r","status":"completed","usage":{"input_tokens":12,"output_tokens":9,"output_tokens_details":{"reasoning_tokens":4}}}}"#,
         r#"{"type":"response.incomplete","response":{"id":"r","status":"incomplete"}}"#,
         r#"{"type":"response.failed","response":{"id":"r","status":"failed","error":{"code":"server_error"}}}"#,
+        GEMINI_FINAL,
     ];
 
     const TEXT_DELTAS: &[&str] = &[

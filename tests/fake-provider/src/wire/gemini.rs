@@ -27,7 +27,8 @@ fn usage(u: &Usage) -> Value {
     json!({
         "promptTokenCount": u.input,
         "candidatesTokenCount": u.output,
-        "totalTokenCount": u.total(),
+        // Gemini's candidates leave the thoughts out; its total has them.
+        "totalTokenCount": u.total() + u.reasoning,
         "cachedContentTokenCount": u.cache_read,
         "thoughtsTokenCount": u.reasoning,
     })

@@ -156,27 +156,20 @@ mod tests {
         Settings::from_text(None, text, &Flags::default(), &env).unwrap()
     }
 
+    /// Keys bound to process-wide resources: a reload names them and
+    /// keeps their current value.
     #[test]
-    fn busy_polling_keeps_its_value_until_a_restart() {
+    fn process_wide_keys_keep_their_value_until_a_restart() {
         let current = settings("");
-        let mut next = settings("[runtime]\nbusy_poll_us = 200\n");
+        let mut next =
+            settings("[runtime]\nbusy_poll_us = 200\n[timeouts]\nupstream_idle_secs = 5\n");
         assert_eq!(
             keep_process_wide(&current, &mut next),
-            ["runtime.busy_poll_us"]
+            ["timeouts.upstream_idle_secs", "runtime.busy_poll_us"]
         );
         assert_eq!(next.busy_poll, current.busy_poll);
+        assert_eq!(next.timeouts.upstream_idle, current.timeouts.upstream_idle);
         let mut same = settings("");
         assert!(keep_process_wide(&current, &mut same).is_empty());
-    }
-
-    #[test]
-    fn the_upstream_idle_timeout_keeps_its_value_until_a_restart() {
-        let current = settings("");
-        let mut next = settings("[timeouts]\nupstream_idle_secs = 5\n");
-        assert_eq!(
-            keep_process_wide(&current, &mut next),
-            ["timeouts.upstream_idle_secs"]
-        );
-        assert_eq!(next.timeouts.upstream_idle, current.timeouts.upstream_idle);
     }
 }

@@ -11,16 +11,21 @@ use fake_provider::{Behavior, Usage};
 
 const CLIENT_KEY: &str = "AIzaFakeGeminiClientKey0000000000000042";
 
-#[tokio::test(flavor = "multi_thread")]
-async fn gemini_prompt_passes_through_interception_and_is_audited() {
-    let fake = FakeProvider::start().await;
-    let config = providers_config(
-        &fake,
+/// Google's API host intercepted, its calls passed through to `fake`.
+fn gemini_config(fake: &FakeProvider) -> String {
+    providers_config(
+        fake,
         &format!(
             "[providers.gemini]\nkind = \"proxy\"\nbase_url = \"{}\"\nhosts = [\"generativelanguage.googleapis.com\"]\n",
             fake.base_url()
         ),
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gemini_prompt_passes_through_interception_and_is_audited() {
+    let fake = FakeProvider::start().await;
+    let config = gemini_config(&fake);
     let mut sy = Switchyard::start(&config);
     let home = tempfile::tempdir().expect("home");
     // Headless runs need the working directory trusted.
@@ -103,13 +108,7 @@ async fn gemini_usage_and_model_reach_the_audit_line() {
         },
         Box::default(),
     ));
-    let config = providers_config(
-        &fake,
-        &format!(
-            "[providers.gemini]\nkind = \"proxy\"\nbase_url = \"{}\"\nhosts = [\"generativelanguage.googleapis.com\"]\n",
-            fake.base_url()
-        ),
-    );
+    let config = gemini_config(&fake);
     let mut sy = Switchyard::start(&config);
     let base = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash";
     let body = r#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#;

@@ -39,6 +39,7 @@ pub mod secret;
 pub mod server;
 pub mod sse;
 pub mod status;
+pub mod tcp;
 pub mod tls;
 pub mod upstream;
 pub mod websocket;

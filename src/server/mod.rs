@@ -124,7 +124,7 @@ impl Server {
                             drop(tcp);
                             continue;
                         };
-                        let _ = tcp.set_nodelay(true);
+                        crate::tcp::tune(&tcp);
                         hand_over(&workers, &hub, tcp, peer, slot);
                     }
                     Err(e) => {

@@ -133,7 +133,7 @@ impl Dialer {
             for addr in allowed {
                 match TcpStream::connect(addr).await {
                     Ok(stream) => {
-                        let _ = stream.set_nodelay(true);
+                        crate::tcp::tune(&stream);
                         return Ok(OutboundStream::Tcp(stream));
                     }
                     Err(e) => last = Some(e),
@@ -191,7 +191,7 @@ async fn tcp(host: &str, port: u16, target: &str) -> Result<TcpStream, DialError
             target: target.to_owned(),
             source,
         })?;
-    let _ = stream.set_nodelay(true);
+    crate::tcp::tune(&stream);
     Ok(stream)
 }
 

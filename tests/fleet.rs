@@ -136,6 +136,51 @@ async fn three_replicas_share_one_credentials_rpm_through_redis() {
     }
 }
 
+/// `rediss://`: limits are shared over TLS with the CA in `redis_ca`; a
+/// Redis whose certificate nothing vouches for is not used at all.
+#[tokio::test(flavor = "multi_thread")]
+async fn limits_are_shared_over_tls_and_an_unverified_redis_is_not_used() {
+    let redis = Redis::start_tls();
+    let fake = FakeProvider::start().await;
+    let config = |ca: &str| {
+        format!(
+            "{}\n[cluster]\nredis_url = \"{}\"\n{ca}timeout_ms = 3000\n",
+            provider("anthropic", &fake, 5),
+            redis.tls_url()
+        )
+    };
+    let trusted = Switchyard::start(&config(&format!(
+        "redis_ca = \"{}\"\n",
+        redis.ca().display()
+    )));
+    assert_eq!(
+        status(trusted.addr).await["cluster"]["limits"],
+        "shared",
+        "{}",
+        trusted.log()
+    );
+    assert_eq!(
+        ok_count(&burst(&[trusted.addr], "claude-test", 8, 2).await),
+        5
+    );
+    let keys = redis.command(&["KEYS", "*"]).expect("KEYS");
+    assert!(keys.contains("switchyard:cred:anthropic:team:"), "{keys}");
+
+    // The system's roots do not know this certificate.
+    let unverified = Switchyard::start(&config(""));
+    wait_for(
+        "a replica that cannot verify Redis keeps local limits",
+        Duration::from_secs(20),
+        async || status(unverified.addr).await["cluster"]["limits"] == "local",
+    )
+    .await;
+    let log = unverified.log();
+    assert!(
+        log.contains("Redis unreachable") && log.contains("invalid peer certificate"),
+        "{log}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn cooldowns_and_circuit_breakers_are_shared_too() {
     let redis = Redis::start();

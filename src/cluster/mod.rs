@@ -37,6 +37,11 @@ const RECOVER_AFTER: u32 = 3;
 pub enum ClusterError {
     #[error("cluster.redis_url: {0}")]
     Url(String),
+    #[error("cluster.redis_ca: cannot read {path}: {source}")]
+    Ca {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 const CONNECTING: u8 = 0;
@@ -115,6 +120,29 @@ pub struct SharedCredential {
     pub tpm: Option<u64>,
 }
 
+/// The Redis client: plain, or TLS (`rediss://`) verified against the
+/// system's roots or, with `redis_ca`, that CA alone.
+fn client(settings: &ClusterSettings) -> Result<redis::Client, ClusterError> {
+    let url = settings.redis_url.expose();
+    let url_error = |e: redis::RedisError| ClusterError::Url(e.to_string());
+    // The redis crate builds its TLS config on rustls's process default:
+    // make it aws-lc-rs, the one provider in this build, whatever features
+    // other crates turn on.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let Some(ca) = &settings.redis_ca else {
+        return redis::Client::open(url).map_err(url_error);
+    };
+    let root_cert = std::fs::read(ca).map_err(|source| ClusterError::Ca {
+        path: ca.display().to_string(),
+        source,
+    })?;
+    let certs = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(root_cert),
+    };
+    redis::Client::build_with_tls(url, certs).map_err(url_error)
+}
+
 impl Cluster {
     /// Creates the (lazily connecting, self-reconnecting) connection and
     /// starts the health task. Must run inside a tokio runtime.
@@ -122,8 +150,7 @@ impl Cluster {
         settings: &ClusterSettings,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Cluster>, ClusterError> {
-        let client = redis::Client::open(settings.redis_url.expose())
-            .map_err(|e| ClusterError::Url(e.to_string()))?;
+        let client = client(settings)?;
         // Reconnect attempts are bounded and short: the health task retries
         // forever anyway, and a request must never wait on a reconnect.
         let config = ConnectionManagerConfig::new()

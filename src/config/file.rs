@@ -161,6 +161,8 @@ pub struct ClusterSection {
     pub timeout_ms: Option<u64>,
     /// Prefix of every Redis key (several fleets sharing one Redis).
     pub key_prefix: Option<String>,
+    /// PEM CA bundle trusted for a `rediss://` URL instead of the system's.
+    pub redis_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -114,6 +114,8 @@ pub struct ClusterSettings {
     pub replicas: Option<u32>,
     pub timeout: Duration,
     pub key_prefix: String,
+    /// For `rediss://`: the only CA trusted for Redis; None: the system's.
+    pub redis_ca: Option<PathBuf>,
 }
 
 /// A database URL fit for logs and `status`: scheme, host, port and path,
@@ -482,13 +484,22 @@ impl Resolver<'_> {
         let Some(url) = c.redis_url.as_deref() else {
             return Err(self.invalid("cluster.redis_url", "required in [cluster]"));
         };
-        if !(url.starts_with("redis://") || url.starts_with("redis+unix://"))
+        let tls = url.starts_with("rediss://");
+        if !(tls || url.starts_with("redis://") || url.starts_with("redis+unix://"))
             || redis::Client::open(url).is_err()
         {
             return Err(self.invalid(
                 "cluster.redis_url",
-                "expected a URL like redis://host:6379/0 (rediss:// is not supported)",
+                "expected a URL like redis://host:6379/0 (or rediss:// for TLS)",
             ));
+        }
+        let redis_ca = c.redis_ca.as_deref().map(|p| self.file_path(p));
+        if let Some(ca) = &redis_ca {
+            if !tls {
+                return Err(self.invalid("cluster.redis_ca", "only used with a rediss:// URL"));
+            }
+            crate::tls::read_pem_certs(ca)
+                .map_err(|e| self.invalid("cluster.redis_ca", e.to_string()))?;
         }
         if c.replicas == Some(0) {
             return Err(self.invalid("cluster.replicas", "must be at least 1"));
@@ -502,6 +513,7 @@ impl Resolver<'_> {
             replicas: c.replicas,
             timeout: Duration::from_millis(timeout_ms),
             key_prefix: c.key_prefix.clone().unwrap_or_else(|| "switchyard".into()),
+            redis_ca,
         }))
     }
 
@@ -1036,6 +1048,50 @@ mod tests {
             assert!(err.contains(key), "{text}: {err}");
             // A distinctive secret: short ones like "pw" turn up in random temp paths.
             assert!(!err.contains("Zq9secretpass"), "{err}");
+        }
+    }
+
+    #[test]
+    fn rediss_takes_an_optional_ca_that_must_hold_a_certificate() {
+        let s = load(
+            "[cluster]\nredis_url = \"rediss://r:6380/0\"\n",
+            &[],
+            Flags::default(),
+        );
+        assert!(s.unwrap().cluster.unwrap().redis_ca.is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("redis-ca.pem");
+        let cert = rcgen::generate_simple_self_signed(vec!["r".to_owned()]).unwrap();
+        std::fs::write(&ca, cert.cert.pem()).unwrap();
+        let with_ca = |url: &str, ca: &Path| {
+            let text = format!(
+                "[cluster]\nredis_url = \"{url}\"\nredis_ca = \"{}\"\n",
+                ca.display()
+            );
+            load(&text, &[], Flags::default())
+        };
+        let c = with_ca("rediss://r:6380/0", &ca).unwrap().cluster.unwrap();
+        assert_eq!(c.redis_ca.as_deref(), Some(ca.as_path()));
+        let not_pem = dir.path().join("not.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        for (url, ca, says) in [
+            (
+                "redis://r:6379/0",
+                ca.as_path(),
+                "only used with a rediss://",
+            ),
+            ("rediss://r:6380/0", not_pem.as_path(), "no PEM certificate"),
+            (
+                "rediss://r:6380/0",
+                dir.path().join("gone.pem").as_path(),
+                "cannot read",
+            ),
+        ] {
+            let err = with_ca(url, ca).unwrap_err().to_string();
+            assert!(
+                err.contains("`cluster.redis_ca`") && err.contains(says),
+                "{err}"
+            );
         }
     }
 

@@ -40,6 +40,8 @@ fn stop(child: &mut Option<Child>, signal: &str) {
 /// A redis-server without persistence.
 pub struct Redis {
     pub port: u16,
+    /// The TLS port, when started with [`Redis::start_tls`].
+    tls_port: Option<u16>,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
@@ -49,6 +51,26 @@ impl Redis {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut redis = Redis {
             port: free_port(),
+            tls_port: None,
+            dir,
+            child: None,
+        };
+        redis.restart();
+        redis
+    }
+
+    /// Also listening with TLS, on a certificate for `127.0.0.1` that only
+    /// [`Redis::ca`] vouches for. The plain port stays for [`Redis::command`].
+    pub fn start_tls() -> Redis {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
+        let cert = params.self_signed(&key).expect("self-signed");
+        std::fs::write(dir.path().join("tls.pem"), cert.pem()).expect("write cert");
+        std::fs::write(dir.path().join("tls.key"), key.serialize_pem()).expect("write key");
+        let mut redis = Redis {
+            port: free_port(),
+            tls_port: Some(free_port()),
             dir,
             child: None,
         };
@@ -60,6 +82,17 @@ impl Redis {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
+    /// The `rediss://` URL of a [`Redis::start_tls`] server.
+    pub fn tls_url(&self) -> String {
+        let port = self.tls_port.expect("started with start_tls");
+        format!("rediss://127.0.0.1:{port}/0")
+    }
+
+    /// The certificate a [`Redis::start_tls`] server presents (self-signed).
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("tls.pem")
+    }
+
     /// Starts it (again) on the same port, empty.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "redis is running");
@@ -68,6 +101,7 @@ impl Redis {
         let child = Command::new(bin)
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(self.tls_args())
             .arg("--dir")
             .arg(self.dir.path())
             .stdin(Stdio::null())
@@ -79,6 +113,25 @@ impl Redis {
         wait_until("redis answering PING", Duration::from_secs(20), || {
             self.command(&["PING"]).is_some_and(|r| r == "PONG")
         });
+    }
+
+    fn tls_args(&self) -> Vec<String> {
+        let Some(port) = self.tls_port else {
+            return Vec::new();
+        };
+        let file = |name: &str| self.dir.path().join(name).display().to_string();
+        vec![
+            "--tls-port".into(),
+            port.to_string(),
+            "--tls-cert-file".into(),
+            file("tls.pem"),
+            "--tls-key-file".into(),
+            file("tls.key"),
+            "--tls-ca-cert-file".into(),
+            file("tls.pem"),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ]
     }
 
     /// SIGKILL: a crash, not a shutdown.

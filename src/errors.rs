@@ -1,6 +1,7 @@
 //! Errors switchyard itself answers with, in the shape the client's protocol
 //! expects: Anthropic `{"type":"error","error":{…}}`, OpenAI `{"error":{…}}`,
-//! the protocol's error event inside a started stream, or plain text.
+//! the protocol's error event inside a started stream, or plain text; and
+//! the one-line text of an error with its causes.
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
@@ -10,6 +11,24 @@ use crate::config::ErrorFormat;
 use crate::protocol::Protocol;
 use crate::sse::SseEvent;
 use crate::upstream::Body;
+
+/// The error and its causes on one line (hyper's top-level message alone
+/// says little, e.g. "client error (Connect)"; tokio-postgres's
+/// "error performing TLS handshake" does not say the certificate was refused).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        // Some messages already end with their cause's text.
+        let cause = s.to_string();
+        if !out.ends_with(&cause) {
+            out.push_str(": ");
+            out.push_str(&cause);
+        }
+        source = s.source();
+    }
+    out
+}
 
 /// The error type names each family uses for a status.
 pub fn error_type(protocol: Option<Protocol>, status: StatusCode) -> &'static str {

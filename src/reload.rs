@@ -5,8 +5,9 @@
 //! headers); requests in flight finish under the generation they started
 //! with. An invalid file is rejected with a log line and counted, and the
 //! old generation keeps serving. Settings bound to process-wide resources
-//! (listen address, CA, upstream proxy, audit file, busy polling) need a restart: a
-//! change to them is reported and otherwise ignored.
+//! (listen address, CA, upstream proxy, audit file and PostgreSQL sink,
+//! Redis, busy polling) need a restart: a change to them is reported and
+//! otherwise ignored.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -142,6 +143,45 @@ fn keep_process_wide(current: &Settings, next: &mut Settings) -> Vec<&'static st
         changed.push("runtime.busy_poll_us");
         next.busy_poll = current.busy_poll;
     }
+    changed.extend(keep_fleet_sinks(current, next));
+    changed
+}
+
+/// The PostgreSQL sink and the Redis connection are started once; a
+/// reload names their changed keys rather than ignoring them silently.
+fn keep_fleet_sinks(current: &Settings, next: &mut Settings) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let (now, new) = (
+        current.audit.postgres.as_ref(),
+        next.audit.postgres.as_ref(),
+    );
+    if now.map(|p| p.url.expose()) != new.map(|p| p.url.expose()) {
+        changed.push("audit.postgres_url");
+    }
+    let ca = |p: Option<&crate::config::PostgresSettings>| p.and_then(|p| p.tls.clone()?.ca);
+    if ca(now) != ca(new) {
+        changed.push("audit.postgres_ca");
+    }
+    if now.and_then(|p| p.retention_days) != new.and_then(|p| p.retention_days) {
+        changed.push("audit.retention_days");
+    }
+    next.audit.postgres = current.audit.postgres.clone();
+    let cluster_id = |s: &Settings| {
+        s.cluster.as_ref().map(|c| {
+            let url = c.redis_url.expose().to_owned();
+            (
+                url,
+                c.replicas,
+                c.timeout,
+                c.key_prefix.clone(),
+                c.redis_ca.clone(),
+            )
+        })
+    };
+    if cluster_id(next) != cluster_id(current) {
+        changed.push("cluster");
+        next.cluster = current.cluster.clone();
+    }
     changed
 }
 
@@ -170,6 +210,32 @@ mod tests {
         assert_eq!(next.busy_poll, current.busy_poll);
         assert_eq!(next.timeouts.upstream_idle, current.timeouts.upstream_idle);
         let mut same = settings("");
+        assert!(keep_process_wide(&current, &mut same).is_empty());
+    }
+
+    #[test]
+    fn the_fleet_sinks_are_named_and_kept_until_a_restart() {
+        let current = settings(
+            "[audit]\npostgres_url = \"postgres://sy@db/a\"\n\
+             [cluster]\nredis_url = \"redis://r:6379/0\"\n",
+        );
+        let mut next = settings(
+            "[audit]\npostgres_url = \"postgres://sy@db2/a\"\nretention_days = 7\n\
+             [cluster]\nredis_url = \"redis://r:6379/1\"\n",
+        );
+        assert_eq!(
+            keep_process_wide(&current, &mut next),
+            ["audit.postgres_url", "audit.retention_days", "cluster"]
+        );
+        let kept = next.audit.postgres.as_ref().map(|p| p.url.expose());
+        assert_eq!(kept, Some("postgres://sy@db/a"));
+        assert_eq!(next.audit.postgres.and_then(|p| p.retention_days), None);
+        let redis = next.cluster.as_ref().map(|c| c.redis_url.expose());
+        assert_eq!(redis, Some("redis://r:6379/0"));
+        let mut same = settings(
+            "[audit]\npostgres_url = \"postgres://sy@db/a\"\n\
+             [cluster]\nredis_url = \"redis://r:6379/0\"\n",
+        );
         assert!(keep_process_wide(&current, &mut same).is_empty());
     }
 }

@@ -486,6 +486,106 @@ async fn postgres_outage_is_spooled_and_backfilled_exactly_once_and_logs_read_it
     assert!(table.stdout.contains("claude-c"), "{}", table.stdout);
 }
 
+/// `sslmode=verify-full` with `postgres_ca`: records and `switchyard logs`
+/// go over TLS, SCRAM bound to the certificate (`channel_binding=require`
+/// fails unless the end-point hash is right). A server nothing vouches for
+/// gets nothing, and the warning says why.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_audit_trail_reaches_postgres_over_verified_tls_only() {
+    const PASSWORD: &str = "Zq9-pg-tls-secret";
+    let pg = Postgres::start_tls();
+    pg.sql(&format!(
+        "CREATE ROLE sy LOGIN SUPERUSER PASSWORD '{PASSWORD}'"
+    ));
+    let fake = FakeProvider::start().await;
+    let url = format!(
+        "postgres://sy:{PASSWORD}@127.0.0.1:{}/postgres?sslmode=verify-full&channel_binding=require",
+        pg.port
+    );
+    let config = |ca: &str| {
+        format!(
+            "{}\n[audit]\npostgres_url = \"{url}\"\n{ca}",
+            provider("anthropic", &fake, 10_000)
+        )
+    };
+    let sy = Switchyard::start(&config(&format!(
+        "postgres_ca = \"{}\"\n",
+        pg.ca().display()
+    )));
+    assert_eq!(ok_count(&burst(&[sy.addr], "claude-tls", 5, 1).await), 5);
+    wait_for(
+        "5 rows in PostgreSQL",
+        Duration::from_secs(30),
+        async || pg.try_count() == Some(5),
+    )
+    .await;
+    let over_tls = pg.sql(
+        "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+         WHERE usename = 'sy' AND ssl",
+    );
+    assert_ne!(over_tls, "0", "{}", sy.log());
+    let logs = |sy: &Switchyard| {
+        run(sy.command().args([
+            "logs",
+            "--config",
+            "switchyard.toml",
+            "--json",
+            "--last",
+            "5",
+        ]))
+    };
+    let read = logs(&sy);
+    assert!(!read.stderr.contains("cannot read"), "{}", read.stderr);
+    assert_eq!(
+        read.stdout
+            .lines()
+            .filter(|l| l.contains(r#""model": "claude-tls""#))
+            .count(),
+        5,
+        "{}",
+        read.stdout
+    );
+
+    let check = run(sy.command().args(["check", "--config", "switchyard.toml"]));
+    assert!(
+        check.stdout.contains("over TLS (trusting") && !check.stdout.contains(PASSWORD),
+        "{}",
+        check.stdout
+    );
+
+    // The system's roots do not know this certificate.
+    let unverified = Switchyard::start(&config(""));
+    assert_eq!(
+        ok_count(&burst(&[unverified.addr], "claude-x", 1, 1).await),
+        1
+    );
+    wait_for("spooling", Duration::from_secs(30), async || {
+        status(unverified.addr).await["audit"]["postgres"]["state"] == "spooling"
+    })
+    .await;
+    let log = unverified.log();
+    let warning = log.lines().find(|l| l.contains("PostgreSQL unreachable"));
+    assert!(
+        warning.is_some_and(|w| w.contains("invalid peer certificate")),
+        "{log}"
+    );
+    let read = logs(&unverified);
+    assert!(
+        read.stderr
+            .contains("cannot read the audit trail from PostgreSQL")
+            && read.stderr.contains("invalid peer certificate"),
+        "{}",
+        read.stderr
+    );
+    assert_eq!(
+        pg.try_count(),
+        Some(5),
+        "the unverified replica sent nothing"
+    );
+    assert_no_secrets(&sy, &[PASSWORD]);
+    assert_no_secrets(&unverified, &[PASSWORD]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_replica_killed_during_a_postgres_outage_backfills_when_it_starts_again() {
     let mut pg = Postgres::start();

@@ -121,7 +121,7 @@ pub fn run(args: LogsArgs) -> Result<(), CliError> {
     };
     let last = args.last.or(args.follow.then_some(10));
     if let Some(pg) = &settings.audit.postgres {
-        match from_postgres(pg.url.expose(), &args, last, &mut printer) {
+        match from_postgres(pg, &args, last, &mut printer) {
             Ok(()) => return Ok(()),
             Err(e) => eprintln!(
                 "switchyard: cannot read the audit trail from PostgreSQL ({}): {e}; showing this machine's audit file",
@@ -209,18 +209,18 @@ pub fn run(args: LogsArgs) -> Result<(), CliError> {
 /// rows inserted since (in insertion order, so backfilled rows show too).
 /// Err only when nothing was printed yet (the caller falls back to the file).
 fn from_postgres(
-    url: &str,
+    pg: &crate::config::PostgresSettings,
     args: &LogsArgs,
     last: Option<usize>,
     printer: &mut Printer,
 ) -> Result<(), String> {
-    use crate::audit::postgres::{connect, query, Query};
+    use crate::audit::postgres::{connect, query, Query, Transport};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let client = connect(url).await?;
+        let client = connect(pg.url.expose(), &Transport::new(pg)).await?;
         let status = printer.filter.map(StatusFilter::range);
         let mut q = Query {
             status,

@@ -142,8 +142,15 @@ pub fn check(args: ConfigArgs) -> Result<(), CliError> {
             .retention_days
             .map(|d| format!("{d} days"))
             .unwrap_or_else(|| "forever".into());
+        let tls = match &pg.tls {
+            None => String::new(),
+            Some(crate::config::PostgresTls { ca: None }) => " over TLS (system roots)".into(),
+            Some(crate::config::PostgresTls { ca: Some(ca) }) => {
+                format!(" over TLS (trusting {} alone)", ca.display())
+            }
+        };
         println!(
-            "audit: also to {} (kept {retention})",
+            "audit: also to {}{tls} (kept {retention})",
             crate::config::redact_url(pg.url.expose())
         );
     }

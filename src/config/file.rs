@@ -148,6 +148,8 @@ pub struct AuditSection {
     pub postgres_url: Option<String>,
     /// Rows older than this are deleted from PostgreSQL (none when unset).
     pub retention_days: Option<u32>,
+    /// PEM CA bundle trusted for `sslmode=require` instead of the system's.
+    pub postgres_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -104,6 +104,17 @@ pub struct PostgresSettings {
     /// May hold a password: never printed (see [`redact_url`]).
     pub url: Secret,
     pub retention_days: Option<u32>,
+    /// Some when the URL asks for TLS (`sslmode=require`, `verify-ca` or
+    /// `verify-full`); None: plain, as `disable` and `prefer` mean here.
+    pub tls: Option<PostgresTls>,
+}
+
+/// How a TLS connection to PostgreSQL is verified: always the certificate
+/// and the host name (libpq's `verify-full`).
+#[derive(Debug, Clone)]
+pub struct PostgresTls {
+    /// `[audit] postgres_ca`, the only CA trusted; None: the system's roots.
+    pub ca: Option<PathBuf>,
 }
 
 /// `[cluster]`: limits shared by a fleet of replicas through Redis.
@@ -116,6 +127,21 @@ pub struct ClusterSettings {
     pub key_prefix: String,
     /// For `rediss://`: the only CA trusted for Redis; None: the system's.
     pub redis_ca: Option<PathBuf>,
+}
+
+/// libpq's `sslmode=verify-ca` and `verify-full`, which tokio-postgres does
+/// not know, as `require`: switchyard verifies every TLS connection fully.
+fn verify_as_require(url: &str) -> String {
+    let mut out = url.to_owned();
+    for sep in ['?', '&'] {
+        for mode in ["verify-full", "verify-ca"] {
+            out = out.replace(
+                &format!("{sep}sslmode={mode}"),
+                &format!("{sep}sslmode=require"),
+            );
+        }
+    }
+    out
 }
 
 /// A database URL fit for logs and `status`: scheme, host, port and path,
@@ -460,20 +486,45 @@ impl Resolver<'_> {
             }
             return Ok(None);
         };
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
-            || url.parse::<tokio_postgres::Config>().is_err()
-        {
-            return Err(self.invalid(
-                "audit.postgres_url",
-                "expected a URL like postgres://user:password@host:5432/database",
-            ));
-        }
-        if a.retention_days == Some(0) {
-            return Err(self.invalid("audit.retention_days", "must be at least 1"));
+        let url = verify_as_require(url);
+        let parsed = match url.parse::<tokio_postgres::Config>() {
+            Ok(parsed) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                parsed
+            }
+            parsed => {
+                // tokio-postgres's reason names an option, never a value.
+                let why = parsed
+                    .err()
+                    .map(|e| format!(" ({})", crate::errors::chain(&e)))
+                    .unwrap_or_default();
+                return Err(self.invalid(
+                    "audit.postgres_url",
+                    format!("expected a URL like postgres://user:password@host:5432/database{why}"),
+                ));
+            }
+        };
+        let tls = (parsed.get_ssl_mode() == tokio_postgres::config::SslMode::Require).then(|| {
+            PostgresTls {
+                ca: a.postgres_ca.as_deref().map(|p| self.file_path(p)),
+            }
+        });
+        match (&tls, &a.postgres_ca) {
+            (Some(PostgresTls { ca: Some(ca) }), _) => {
+                crate::tls::read_pem_certs(ca)
+                    .map_err(|e| self.invalid("audit.postgres_ca", e.to_string()))?;
+            }
+            (None, Some(_)) => {
+                return Err(self.invalid(
+                    "audit.postgres_ca",
+                    "only used with TLS: add ?sslmode=require to audit.postgres_url",
+                ))
+            }
+            _ => {}
         }
         Ok(Some(PostgresSettings {
-            url: Secret::new(url),
+            url: Secret::new(&url),
             retention_days: a.retention_days,
+            tls,
         }))
     }
 
@@ -1092,6 +1143,67 @@ mod tests {
                 err.contains("`cluster.redis_ca`") && err.contains(says),
                 "{err}"
             );
+        }
+    }
+
+    #[test]
+    fn postgres_tls_follows_sslmode_and_takes_an_optional_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("pg-ca.pem");
+        let cert = rcgen::generate_simple_self_signed(vec!["db".to_owned()]).unwrap();
+        std::fs::write(&ca, cert.cert.pem()).unwrap();
+        let pg = |url: &str, ca: Option<&Path>| {
+            let ca = ca.map(|p| format!("postgres_ca = \"{}\"\n", p.display()));
+            let text = format!(
+                "[audit]\npostgres_url = \"{url}\"\n{}",
+                ca.unwrap_or_default()
+            );
+            load(&text, &[], Flags::default()).map(|s| s.audit.postgres.unwrap())
+        };
+        for plain in ["postgres://sy@db/a", "postgres://sy@db/a?sslmode=prefer"] {
+            assert!(pg(plain, None).unwrap().tls.is_none(), "{plain}");
+        }
+        let s = pg("postgres://sy@db/a?sslmode=require", None).unwrap();
+        assert!(s.tls.unwrap().ca.is_none());
+        // libpq's names, which tokio-postgres refuses, are full verification.
+        let url = "postgres://sy@db/a?connect_timeout=3&sslmode=verify-full";
+        let s = pg(url, Some(&ca)).unwrap();
+        assert_eq!(s.tls.unwrap().ca.as_deref(), Some(ca.as_path()));
+        assert_eq!(
+            s.url.expose(),
+            "postgres://sy@db/a?connect_timeout=3&sslmode=require"
+        );
+        assert!(pg("postgres://sy@db/a?sslmode=verify-ca", None)
+            .unwrap()
+            .tls
+            .is_some());
+
+        let not_pem = dir.path().join("not.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        let require = "postgres://sy:Zq9secretpass@db/a?sslmode=require";
+        for (url, ca, key, says) in [
+            (
+                "postgres://sy:Zq9secretpass@db/a",
+                Some(ca.as_path()),
+                "audit.postgres_ca",
+                "sslmode=require",
+            ),
+            (
+                require,
+                Some(not_pem.as_path()),
+                "audit.postgres_ca",
+                "no PEM certificate",
+            ),
+            (
+                "postgres://sy:Zq9secretpass@db/a?sslrootcert=/x.pem",
+                None,
+                "audit.postgres_url",
+                "sslrootcert",
+            ),
+        ] {
+            let err = pg(url, ca).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(says), "{err}");
+            assert!(!err.contains("Zq9secretpass"), "{err}");
         }
     }
 

@@ -456,28 +456,11 @@ pub async fn send(
         Ok(Ok(resp)) => Ok(resp.map(crate::body::boxed)),
         Ok(Err(e)) => Err((
             StatusCode::BAD_GATEWAY,
-            format!("upstream request failed: {}", error_chain(&e)),
+            format!("upstream request failed: {}", crate::errors::chain(&e)),
         )),
         Err(_) => Err((
             StatusCode::GATEWAY_TIMEOUT,
             format!("upstream did not answer within {}s", timeout.as_secs()),
         )),
     }
-}
-
-/// The error and its causes on one line (hyper's top-level message alone
-/// says little, e.g. "client error (Connect)").
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        // Some messages already end with their cause's text.
-        let cause = s.to_string();
-        if !out.ends_with(&cause) {
-            out.push_str(": ");
-            out.push_str(&cause);
-        }
-        source = s.source();
-    }
-    out
 }

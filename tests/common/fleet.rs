@@ -218,6 +218,7 @@ pub struct Postgres {
     dir: tempfile::TempDir,
     child: Option<Child>,
     user: Option<(u32, u32)>,
+    tls: bool,
 }
 
 fn pg_bin(name: &str) -> PathBuf {
@@ -247,6 +248,18 @@ fn id_of(flag: &str) -> u32 {
 
 impl Postgres {
     pub fn start() -> Postgres {
+        Postgres::start_with(false)
+    }
+
+    /// Serving TCP with TLS only (`hostssl`, plain connections rejected),
+    /// on a certificate for `127.0.0.1` that only [`Postgres::ca`] vouches
+    /// for. `postgres` logs in without a password (for [`Postgres::sql`]),
+    /// every other role with SCRAM.
+    pub fn start_tls() -> Postgres {
+        Postgres::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Postgres {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = unsafe { libc::geteuid() } == 0;
         let user = root.then(|| (id_of("-u"), id_of("-g")));
@@ -271,9 +284,43 @@ impl Postgres {
             dir,
             child: None,
             user,
+            tls,
         };
+        if tls {
+            pg.write_tls_files();
+        }
         pg.restart();
         pg
+    }
+
+    fn write_tls_files(&self) {
+        let data = self.dir.path().join("data");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
+        let cert = params.self_signed(&key).expect("self-signed");
+        std::fs::write(self.ca(), cert.pem()).expect("write CA");
+        let hba = "local all all trust\n\
+                   hostssl all postgres 127.0.0.1/32 trust\n\
+                   hostssl all all 127.0.0.1/32 scram-sha-256\n\
+                   hostnossl all all 127.0.0.1/32 reject\n";
+        for (name, text, mode) in [
+            ("server.crt", cert.pem(), 0o644),
+            ("server.key", key.serialize_pem(), 0o600),
+            ("pg_hba.conf", hba.to_owned(), 0o600),
+        ] {
+            let path = data.join(name);
+            std::fs::write(&path, text).expect("write TLS file");
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                .expect("chmod");
+            if let Some((uid, gid)) = self.user {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid)).expect("chown");
+            }
+        }
+    }
+
+    /// The certificate a [`Postgres::start_tls`] server presents.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     pub fn url(&self) -> String {
@@ -294,6 +341,7 @@ impl Postgres {
             .arg("-k")
             .arg(self.dir.path())
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .args(["-c", if self.tls { "ssl=on" } else { "ssl=off" }])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);

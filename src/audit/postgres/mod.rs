@@ -26,13 +26,16 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::oneshot;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{Client, NoTls, Socket};
 
 use super::queue::{self, Receiver};
 use super::record::Record;
 use super::rotate;
 use crate::config::{redact_url, PostgresSettings};
 use crate::metrics::Metrics;
+
+mod tls;
 
 /// Records waiting for the database before the sink spools them instead.
 const QUEUE: usize = 16_384;
@@ -155,7 +158,9 @@ impl Shared {
         }
     }
 
-    fn set_state(&self, state: u8) {
+    /// `error`: why the database is unreachable, for the one warning that
+    /// says so (a TLS or password problem must not hide at debug level).
+    fn set_state(&self, state: u8, error: &str) {
         let before = self.state.swap(state, Ordering::AcqRel);
         if before == state {
             return;
@@ -166,7 +171,7 @@ impl Shared {
             }
             CONNECTED => tracing::info!(postgres = %self.shown, "auditing to PostgreSQL"),
             _ => {
-                tracing::warn!(postgres = %self.shown, "PostgreSQL unreachable: audit records are spooled in the audit file and backfilled when it is back")
+                tracing::warn!(postgres = %self.shown, error, "PostgreSQL unreachable: audit records are spooled in the audit file and backfilled when it is back")
             }
         }
     }
@@ -211,6 +216,7 @@ impl Sink {
         let (stop_tx, stop_rx) = oneshot::channel();
         let task = Task {
             url: settings.url.expose().to_owned(),
+            transport: Transport::new(settings),
             retention_days: settings.retention_days,
             audit_path: audit_path.to_path_buf(),
             shared: shared.clone(),
@@ -276,12 +282,52 @@ where
     }
 }
 
+/// How connections reach the database: plain, or TLS verified as
+/// [`crate::config::PostgresTls`] says. Built once, so that retries during
+/// an outage do not read the trust store again.
+#[derive(Clone)]
+pub enum Transport {
+    Plain,
+    Tls(tls::MakeRustls),
+    /// TLS was asked for but its CA could not be read: every attempt fails
+    /// with this reason, and the records stay spooled.
+    Unusable(String),
+}
+
+impl Transport {
+    pub fn new(settings: &PostgresSettings) -> Transport {
+        match &settings.tls {
+            None => Transport::Plain,
+            Some(tls) => match tls::MakeRustls::new(tls) {
+                Ok(make) => Transport::Tls(make),
+                Err(e) => Transport::Unusable(format!("audit.postgres_ca: {e}")),
+            },
+        }
+    }
+}
+
 /// Connects (spawning the connection's driver task) and runs the migrations.
-pub async fn connect(url: &str) -> Result<Client, String> {
+pub async fn connect(url: &str, transport: &Transport) -> Result<Client, String> {
+    let client = match transport {
+        Transport::Plain => open(url, NoTls).await?,
+        Transport::Tls(make) => open(url, make.clone()).await?,
+        Transport::Unusable(why) => return Err(why.clone()),
+    };
+    migrate(&client)
+        .await
+        .map_err(|e| format!("migrations failed: {e}"))?;
+    Ok(client)
+}
+
+async fn open<T>(url: &str, tls: T) -> Result<Client, String>
+where
+    T: MakeTlsConnect<Socket>,
+    T::Stream: Send + 'static,
+{
     let (client, connection) =
-        match tokio::time::timeout(CONNECT_TIMEOUT, tokio_postgres::connect(url, NoTls)).await {
+        match tokio::time::timeout(CONNECT_TIMEOUT, tokio_postgres::connect(url, tls)).await {
             Ok(Ok(pair)) => pair,
-            Ok(Err(e)) => return Err(e.to_string()),
+            Ok(Err(e)) => return Err(crate::errors::chain(&e)),
             Err(_) => return Err("connection timed out".into()),
         };
     tokio::spawn(async move {
@@ -289,9 +335,6 @@ pub async fn connect(url: &str) -> Result<Client, String> {
             tracing::debug!(error = %e, "PostgreSQL connection ended");
         }
     });
-    migrate(&client)
-        .await
-        .map_err(|e| format!("migrations failed: {e}"))?;
     Ok(client)
 }
 
@@ -429,6 +472,7 @@ async fn insert(client: &Client, rows: &[Row]) -> Result<u64, DbError> {
 /// The sink task's state.
 struct Task {
     url: String,
+    transport: Transport,
     retention_days: Option<u32>,
     audit_path: PathBuf,
     shared: Arc<Shared>,
@@ -484,14 +528,14 @@ impl Task {
             self.client = None;
         }
         if self.client.is_none() {
-            match connect(&self.url).await {
+            match connect(&self.url, &self.transport).await {
                 Ok(c) => {
                     self.client = Some(c);
-                    self.shared.set_state(CONNECTED);
+                    self.shared.set_state(CONNECTED, "");
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot reach PostgreSQL");
-                    self.shared.set_state(SPOOLING);
+                    self.shared.set_state(SPOOLING, &e);
                     return None;
                 }
             }
@@ -532,7 +576,7 @@ impl Task {
             Err(e) => {
                 tracing::debug!(error = %e, "PostgreSQL insert failed");
                 self.client = None;
-                self.shared.set_state(SPOOLING);
+                self.shared.set_state(SPOOLING, &e.to_string());
                 self.shared.pend(&oldest);
             }
         }
@@ -553,7 +597,7 @@ impl Task {
             Err(e) => {
                 tracing::warn!(error = %e, "backfilling PostgreSQL failed; retrying");
                 self.client = None;
-                self.shared.set_state(SPOOLING);
+                self.shared.set_state(SPOOLING, &e);
             }
         }
         if self.retention_days.is_some() {
@@ -711,6 +755,7 @@ mod tests {
         let settings = PostgresSettings {
             url: crate::secret::Secret::new("postgres://sy@127.0.0.1:1/sy"),
             retention_days: None,
+            tls: None,
         };
         let sink = Sink::start(
             &settings,
@@ -734,6 +779,26 @@ mod tests {
         assert_eq!(
             sink.status().pending_since.as_deref(),
             Some("2026-01-01T00:00:01.000Z")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_ca_gone_since_the_config_was_read_fails_each_attempt_by_name() {
+        let settings = PostgresSettings {
+            url: crate::secret::Secret::new("postgres://sy@127.0.0.1:1/sy?sslmode=require"),
+            retention_days: None,
+            tls: Some(crate::config::PostgresTls {
+                ca: Some("/nonexistent/pg-ca.pem".into()),
+            }),
+        };
+        let transport = Transport::new(&settings);
+        assert!(matches!(transport, Transport::Unusable(_)));
+        let err = connect(settings.url.expose(), &transport)
+            .await
+            .unwrap_err();
+        assert!(
+            err.contains("audit.postgres_ca") && err.contains("/nonexistent/pg-ca.pem"),
+            "{err}"
         );
     }
 }

@@ -158,9 +158,13 @@ fn keep_fleet_sinks(current: &Settings, next: &mut Settings) -> Vec<&'static str
     if now.map(|p| p.url.expose()) != new.map(|p| p.url.expose()) {
         changed.push("audit.postgres_url");
     }
-    let ca = |p: Option<&crate::config::PostgresSettings>| p.and_then(|p| p.tls.clone()?.ca);
-    if ca(now) != ca(new) {
+    let tls = |p: Option<&crate::config::PostgresSettings>| p.and_then(|p| p.tls.clone());
+    let (tls_now, tls_new) = (tls(now), tls(new));
+    if tls_now.as_ref().map(|t| &t.ca) != tls_new.as_ref().map(|t| &t.ca) {
         changed.push("audit.postgres_ca");
+    }
+    if tls_now.map(|t| t.client) != tls_new.map(|t| t.client) {
+        changed.push("audit.postgres_client_cert");
     }
     if now.and_then(|p| p.retention_days) != new.and_then(|p| p.retention_days) {
         changed.push("audit.retention_days");
@@ -174,7 +178,7 @@ fn keep_fleet_sinks(current: &Settings, next: &mut Settings) -> Vec<&'static str
                 c.replicas,
                 c.timeout,
                 c.key_prefix.clone(),
-                c.redis_ca.clone(),
+                (c.redis_ca.clone(), c.redis_client.clone()),
             )
         })
     };
@@ -237,5 +241,25 @@ mod tests {
              [cluster]\nredis_url = \"redis://r:6379/0\"\n",
         );
         assert!(keep_process_wide(&current, &mut same).is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let made = rcgen::generate_simple_self_signed(vec!["db".to_owned()]).unwrap();
+        let (ca, key) = (dir.path().join("ca.pem"), dir.path().join("c.key"));
+        std::fs::write(&ca, made.cert.pem()).unwrap();
+        std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+        let tls = format!(
+            "[audit]\npostgres_url = \"postgres://sy@db/a\"\npostgres_ca = \"{ca}\"\n\
+             postgres_client_cert = \"{ca}\"\npostgres_client_key = \"{key}\"\n",
+            ca = ca.display(),
+            key = key.display()
+        );
+        let current = settings(&tls.replace("db/a", "db/a?sslmode=require"));
+        let mut next = settings(&tls.replace("db/a", "db/a?sslmode=verify-full"));
+        assert!(keep_process_wide(&current, &mut next).is_empty());
+        let mut next = settings("[audit]\npostgres_url = \"postgres://sy@db/a?sslmode=require\"\n");
+        assert_eq!(
+            keep_process_wide(&current, &mut next),
+            ["audit.postgres_ca", "audit.postgres_client_cert"]
+        );
     }
 }

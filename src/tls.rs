@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::CertificateDer;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 /// The process-wide crypto provider.
 pub fn provider() -> Arc<CryptoProvider> {
@@ -31,6 +31,8 @@ pub enum TrustError {
     },
     #[error("{path} holds no PEM certificate")]
     Empty { path: String },
+    #[error("{path} holds no PEM private key")]
+    NoKey { path: String },
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
 }
@@ -65,11 +67,49 @@ pub fn root_store(extra: &[CertificateDer<'static>]) -> RootCertStore {
     roots
 }
 
+/// A client certificate chain and its key, for servers that ask for one
+/// (Redis's `tls-auth-clients`, PostgreSQL's `clientcert`).
+pub struct Identity {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl Identity {
+    /// Reads both PEM files and checks that the key is the certificate's.
+    pub fn read(cert: &Path, key: &Path) -> Result<Identity, TrustError> {
+        let chain = read_pem_certs(cert)?;
+        let bytes = std::fs::read(key).map_err(|source| TrustError::Read {
+            path: key.display().to_string(),
+            source,
+        })?;
+        let no_key = || TrustError::NoKey {
+            path: key.display().to_string(),
+        };
+        let key = PrivateKeyDer::from_pem_slice(&bytes).map_err(|_| no_key())?;
+        // rustls refuses a key that does not belong to the certificate.
+        rustls::sign::CertifiedKey::from_der(chain.clone(), key.clone_key(), &provider())?;
+        Ok(Identity { chain, key })
+    }
+}
+
 /// A client config with no ALPN set: each user offers its own (the provider
 /// client h2 and HTTP/1.1, a WebSocket upstream HTTP/1.1 alone).
 pub fn client_config(roots: RootCertStore) -> Result<ClientConfig, TrustError> {
+    Ok(builder(roots)?.with_no_client_auth())
+}
+
+/// [`client_config`] presenting `identity` when the server asks.
+pub fn client_config_with(
+    roots: RootCertStore,
+    identity: Identity,
+) -> Result<ClientConfig, TrustError> {
+    Ok(builder(roots)?.with_client_auth_cert(identity.chain, identity.key)?)
+}
+
+fn builder(
+    roots: RootCertStore,
+) -> Result<rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>, TrustError> {
     Ok(ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+        .with_root_certificates(roots))
 }

@@ -137,22 +137,25 @@ async fn three_replicas_share_one_credentials_rpm_through_redis() {
 }
 
 /// `rediss://`: limits are shared over TLS with the CA in `redis_ca`; a
-/// Redis whose certificate nothing vouches for is not used at all.
+/// Redis with TLS asking for client certificates (`tls-auth-clients yes`,
+/// Redis's default): with its CA and a client certificate limits are
+/// shared; a replica that cannot verify Redis, or has no certificate to
+/// show, keeps local limits and says why.
 #[tokio::test(flavor = "multi_thread")]
-async fn limits_are_shared_over_tls_and_an_unverified_redis_is_not_used() {
+async fn limits_are_shared_over_mutual_tls_and_an_unverified_redis_is_not_used() {
     let redis = Redis::start_tls();
+    let pki = redis.pki();
     let fake = FakeProvider::start().await;
-    let config = |ca: &str| {
+    let config = |tls: &str| {
         format!(
-            "{}\n[cluster]\nredis_url = \"{}\"\n{ca}timeout_ms = 3000\n",
+            "{}\n[cluster]\nredis_url = \"{}\"\n{tls}timeout_ms = 3000\n",
             provider("anthropic", &fake, 5),
             redis.tls_url()
         )
     };
-    let trusted = Switchyard::start(&config(&format!(
-        "redis_ca = \"{}\"\n",
-        redis.ca().display()
-    )));
+    let ca = format!("redis_ca = \"{}\"\n", pki.ca().display());
+    let client = pki.client_config("redis");
+    let trusted = Switchyard::start(&config(&format!("{ca}{client}")));
     assert_eq!(
         status(trusted.addr).await["cluster"]["limits"],
         "shared",
@@ -166,19 +169,25 @@ async fn limits_are_shared_over_tls_and_an_unverified_redis_is_not_used() {
     let keys = redis.command(&["KEYS", "*"]).expect("KEYS");
     assert!(keys.contains("switchyard:cred:anthropic:team:"), "{keys}");
 
-    // The system's roots do not know this certificate.
-    let unverified = Switchyard::start(&config(""));
-    wait_for(
-        "a replica that cannot verify Redis keeps local limits",
-        Duration::from_secs(20),
-        async || status(unverified.addr).await["cluster"]["limits"] == "local",
-    )
-    .await;
-    let log = unverified.log();
-    assert!(
-        log.contains("Redis unreachable") && log.contains("invalid peer certificate"),
-        "{log}"
-    );
+    // Without a client certificate Redis hangs up; without the CA the
+    // system's roots do not know Redis's certificate.
+    for (tls, says) in [
+        (ca, "CertificateRequired"),
+        (client, "invalid peer certificate"),
+    ] {
+        let replica = Switchyard::start(&config(&tls));
+        wait_for(
+            "a replica that cannot use Redis keeps local limits",
+            Duration::from_secs(20),
+            async || status(replica.addr).await["cluster"]["limits"] == "local",
+        )
+        .await;
+        let log = replica.log();
+        assert!(
+            log.contains("Redis unreachable") && log.contains(says),
+            "{log}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -486,14 +495,16 @@ async fn postgres_outage_is_spooled_and_backfilled_exactly_once_and_logs_read_it
     assert!(table.stdout.contains("claude-c"), "{}", table.stdout);
 }
 
-/// `sslmode=verify-full` with `postgres_ca`: records and `switchyard logs`
-/// go over TLS, SCRAM bound to the certificate (`channel_binding=require`
-/// fails unless the end-point hash is right). A server nothing vouches for
-/// gets nothing, and the warning says why.
+/// `sslmode=verify-full` with `postgres_ca` and a client certificate:
+/// records and `switchyard logs` go over TLS, SCRAM bound to the
+/// certificate (`channel_binding=require` fails unless the end-point hash
+/// is right). A server nothing vouches for, or one asking for a certificate
+/// the replica does not have, gets nothing, and the warning says why.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_audit_trail_reaches_postgres_over_verified_tls_only() {
     const PASSWORD: &str = "Zq9-pg-tls-secret";
     let pg = Postgres::start_tls();
+    let pki = pg.pki();
     pg.sql(&format!(
         "CREATE ROLE sy LOGIN SUPERUSER PASSWORD '{PASSWORD}'"
     ));
@@ -502,16 +513,15 @@ async fn the_audit_trail_reaches_postgres_over_verified_tls_only() {
         "postgres://sy:{PASSWORD}@127.0.0.1:{}/postgres?sslmode=verify-full&channel_binding=require",
         pg.port
     );
-    let config = |ca: &str| {
+    let config = |tls: &str| {
         format!(
-            "{}\n[audit]\npostgres_url = \"{url}\"\n{ca}",
+            "{}\n[audit]\npostgres_url = \"{url}\"\n{tls}",
             provider("anthropic", &fake, 10_000)
         )
     };
-    let sy = Switchyard::start(&config(&format!(
-        "postgres_ca = \"{}\"\n",
-        pg.ca().display()
-    )));
+    let ca = format!("postgres_ca = \"{}\"\n", pki.ca().display());
+    let client = pki.client_config("postgres");
+    let sy = Switchyard::start(&config(&format!("{ca}{client}")));
     assert_eq!(ok_count(&burst(&[sy.addr], "claude-tls", 5, 1).await), 5);
     wait_for(
         "5 rows in PostgreSQL",
@@ -521,7 +531,7 @@ async fn the_audit_trail_reaches_postgres_over_verified_tls_only() {
     .await;
     let over_tls = pg.sql(
         "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
-         WHERE usename = 'sy' AND ssl",
+         WHERE usename = 'sy' AND ssl AND client_dn = '/CN=sy'",
     );
     assert_ne!(over_tls, "0", "{}", sy.log());
     let logs = |sy: &Switchyard| {
@@ -545,45 +555,46 @@ async fn the_audit_trail_reaches_postgres_over_verified_tls_only() {
         "{}",
         read.stdout
     );
-
     let check = run(sy.command().args(["check", "--config", "switchyard.toml"]));
     assert!(
-        check.stdout.contains("over TLS (trusting") && !check.stdout.contains(PASSWORD),
+        check.stdout.contains("over TLS (trusting")
+            && check.stdout.contains("with a client certificate")
+            && !check.stdout.contains(PASSWORD),
         "{}",
         check.stdout
     );
+    assert_no_secrets(&sy, &[PASSWORD]);
 
-    // The system's roots do not know this certificate.
-    let unverified = Switchyard::start(&config(""));
-    assert_eq!(
-        ok_count(&burst(&[unverified.addr], "claude-x", 1, 1).await),
-        1
-    );
-    wait_for("spooling", Duration::from_secs(30), async || {
-        status(unverified.addr).await["audit"]["postgres"]["state"] == "spooling"
-    })
-    .await;
-    let log = unverified.log();
-    let warning = log.lines().find(|l| l.contains("PostgreSQL unreachable"));
-    assert!(
-        warning.is_some_and(|w| w.contains("invalid peer certificate")),
-        "{log}"
-    );
-    let read = logs(&unverified);
-    assert!(
-        read.stderr
-            .contains("cannot read the audit trail from PostgreSQL")
-            && read.stderr.contains("invalid peer certificate"),
-        "{}",
-        read.stderr
-    );
+    // Without the CA the system's roots do not know the server's
+    // certificate; without a client certificate the server hangs up.
+    for (tls, says) in [
+        (client, "invalid peer certificate"),
+        (ca, "requires a valid client certificate"),
+    ] {
+        let replica = Switchyard::start(&config(&tls));
+        assert_eq!(ok_count(&burst(&[replica.addr], "claude-x", 1, 1).await), 1);
+        wait_for("spooling", Duration::from_secs(30), async || {
+            status(replica.addr).await["audit"]["postgres"]["state"] == "spooling"
+        })
+        .await;
+        let log = replica.log();
+        let warning = log.lines().find(|l| l.contains("PostgreSQL unreachable"));
+        assert!(warning.is_some_and(|w| w.contains(says)), "{log}");
+        let read = logs(&replica);
+        assert!(
+            read.stderr
+                .contains("cannot read the audit trail from PostgreSQL")
+                && read.stderr.contains(says),
+            "{}",
+            read.stderr
+        );
+        assert_no_secrets(&replica, &[PASSWORD]);
+    }
     assert_eq!(
         pg.try_count(),
         Some(5),
-        "the unverified replica sent nothing"
+        "only the trusted replica's records"
     );
-    assert_no_secrets(&sy, &[PASSWORD]);
-    assert_no_secrets(&unverified, &[PASSWORD]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -142,13 +142,18 @@ pub fn check(args: ConfigArgs) -> Result<(), CliError> {
             .retention_days
             .map(|d| format!("{d} days"))
             .unwrap_or_else(|| "forever".into());
-        let tls = match &pg.tls {
-            None => String::new(),
-            Some(crate::config::PostgresTls { ca: None }) => " over TLS (system roots)".into(),
-            Some(crate::config::PostgresTls { ca: Some(ca) }) => {
-                format!(" over TLS (trusting {} alone)", ca.display())
-            }
-        };
+        let tls = pg.tls.as_ref().map(|t| {
+            let trust = t.ca.as_ref().map_or("system roots".into(), |ca| {
+                format!("trusting {} alone", ca.display())
+            });
+            let cert = if t.client.is_some() {
+                ", with a client certificate"
+            } else {
+                ""
+            };
+            format!(" over TLS ({trust}{cert})")
+        });
+        let tls = tls.unwrap_or_default();
         println!(
             "audit: also to {}{tls} (kept {retention})",
             crate::config::redact_url(pg.url.expose())

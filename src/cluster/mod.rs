@@ -37,8 +37,9 @@ const RECOVER_AFTER: u32 = 3;
 pub enum ClusterError {
     #[error("cluster.redis_url: {0}")]
     Url(String),
-    #[error("cluster.redis_ca: cannot read {path}: {source}")]
-    Ca {
+    #[error("{key}: cannot read {path}: {source}")]
+    TlsFile {
+        key: &'static str,
         path: String,
         source: std::io::Error,
     },
@@ -121,7 +122,8 @@ pub struct SharedCredential {
 }
 
 /// The Redis client: plain, or TLS (`rediss://`) verified against the
-/// system's roots or, with `redis_ca`, that CA alone.
+/// system's roots or, with `redis_ca`, that CA alone, showing the
+/// `redis_client_cert` when Redis asks for one.
 fn client(settings: &ClusterSettings) -> Result<redis::Client, ClusterError> {
     let url = settings.redis_url.expose();
     let url_error = |e: redis::RedisError| ClusterError::Url(e.to_string());
@@ -129,18 +131,33 @@ fn client(settings: &ClusterSettings) -> Result<redis::Client, ClusterError> {
     // make it aws-lc-rs, the one provider in this build, whatever features
     // other crates turn on.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let Some(ca) = &settings.redis_ca else {
+    if settings.redis_ca.is_none() && settings.redis_client.is_none() {
         return redis::Client::open(url).map_err(url_error);
+    }
+    let client_tls = match &settings.redis_client {
+        Some(id) => Some(redis::ClientTlsConfig {
+            client_cert: read("cluster.redis_client_cert", &id.cert)?,
+            client_key: read("cluster.redis_client_key", &id.key)?,
+        }),
+        None => None,
     };
-    let root_cert = std::fs::read(ca).map_err(|source| ClusterError::Ca {
-        path: ca.display().to_string(),
-        source,
-    })?;
+    let root_cert = match &settings.redis_ca {
+        Some(ca) => Some(read("cluster.redis_ca", ca)?),
+        None => None,
+    };
     let certs = redis::TlsCertificates {
-        client_tls: None,
-        root_cert: Some(root_cert),
+        client_tls,
+        root_cert,
     };
     redis::Client::build_with_tls(url, certs).map_err(url_error)
+}
+
+fn read(key: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ClusterError> {
+    std::fs::read(path).map_err(|source| ClusterError::TlsFile {
+        key,
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 impl Cluster {

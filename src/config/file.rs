@@ -150,6 +150,9 @@ pub struct AuditSection {
     pub retention_days: Option<u32>,
     /// PEM CA bundle trusted for `sslmode=require` instead of the system's.
     pub postgres_ca: Option<PathBuf>,
+    /// PEM client certificate (chain) and key, for a server that asks.
+    pub postgres_client_cert: Option<PathBuf>,
+    pub postgres_client_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -165,6 +168,9 @@ pub struct ClusterSection {
     pub key_prefix: Option<String>,
     /// PEM CA bundle trusted for a `rediss://` URL instead of the system's.
     pub redis_ca: Option<PathBuf>,
+    /// PEM client certificate (chain) and key (`tls-auth-clients yes`).
+    pub redis_client_cert: Option<PathBuf>,
+    pub redis_client_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

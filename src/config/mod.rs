@@ -111,10 +111,12 @@ pub struct PostgresSettings {
 
 /// How a TLS connection to PostgreSQL is verified: always the certificate
 /// and the host name (libpq's `verify-full`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostgresTls {
     /// `[audit] postgres_ca`, the only CA trusted; None: the system's roots.
     pub ca: Option<PathBuf>,
+    /// The certificate shown when the server asks (`clientcert=verify-full`).
+    pub client: Option<ClientIdentity>,
 }
 
 /// `[cluster]`: limits shared by a fleet of replicas through Redis.
@@ -127,6 +129,16 @@ pub struct ClusterSettings {
     pub key_prefix: String,
     /// For `rediss://`: the only CA trusted for Redis; None: the system's.
     pub redis_ca: Option<PathBuf>,
+    /// For `rediss://`: the certificate shown when Redis asks for one.
+    pub redis_client: Option<ClientIdentity>,
+}
+
+/// A client certificate and its key, both PEM files, checked at load to
+/// belong together (`*_client_cert` and `*_client_key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// libpq's `sslmode=verify-ca` and `verify-full`, which tokio-postgres does
@@ -503,29 +515,79 @@ impl Resolver<'_> {
                 ));
             }
         };
-        let tls = (parsed.get_ssl_mode() == tokio_postgres::config::SslMode::Require).then(|| {
-            PostgresTls {
-                ca: a.postgres_ca.as_deref().map(|p| self.file_path(p)),
-            }
-        });
-        match (&tls, &a.postgres_ca) {
-            (Some(PostgresTls { ca: Some(ca) }), _) => {
-                crate::tls::read_pem_certs(ca)
-                    .map_err(|e| self.invalid("audit.postgres_ca", e.to_string()))?;
-            }
-            (None, Some(_)) => {
-                return Err(self.invalid(
-                    "audit.postgres_ca",
-                    "only used with TLS: add ?sslmode=require to audit.postgres_url",
-                ))
-            }
-            _ => {}
-        }
+        let tls = parsed.get_ssl_mode() == tokio_postgres::config::SslMode::Require;
+        let needs_tls = "only used with TLS: add ?sslmode=require to audit.postgres_url";
+        let ca = self.ca_file(
+            "audit.postgres_ca",
+            a.postgres_ca.as_deref(),
+            tls,
+            needs_tls,
+        )?;
+        let client = self.client_identity(
+            (
+                "audit.postgres_client_cert",
+                a.postgres_client_cert.as_deref(),
+            ),
+            (
+                "audit.postgres_client_key",
+                a.postgres_client_key.as_deref(),
+            ),
+            tls,
+            needs_tls,
+        )?;
+        let tls = tls.then_some(PostgresTls { ca, client });
         Ok(Some(PostgresSettings {
             url: Secret::new(&url),
             retention_days: a.retention_days,
             tls,
         }))
+    }
+
+    /// A CA bundle for a database connection: only with TLS, and it must
+    /// hold a PEM certificate.
+    fn ca_file(
+        &self,
+        key: &str,
+        path: Option<&Path>,
+        tls: bool,
+        needs_tls: &str,
+    ) -> Result<Option<PathBuf>, ConfigError> {
+        let Some(path) = path.map(|p| self.file_path(p)) else {
+            return Ok(None);
+        };
+        if !tls {
+            return Err(self.invalid(key, needs_tls));
+        }
+        crate::tls::read_pem_certs(&path).map_err(|e| self.invalid(key, e.to_string()))?;
+        Ok(Some(path))
+    }
+
+    /// A client certificate and key for a database connection: both or
+    /// neither, only with TLS, and the key must be the certificate's.
+    fn client_identity(
+        &self,
+        (cert_key, cert): (&str, Option<&Path>),
+        (key_key, key): (&str, Option<&Path>),
+        tls: bool,
+        needs_tls: &str,
+    ) -> Result<Option<ClientIdentity>, ConfigError> {
+        let (cert, key) = match (cert, key) {
+            (None, None) => return Ok(None),
+            (Some(cert), Some(key)) => (self.file_path(cert), self.file_path(key)),
+            (Some(_), None) => {
+                return Err(self.invalid(key_key, format!("required with {cert_key}")))
+            }
+            (None, Some(_)) => {
+                return Err(self.invalid(cert_key, format!("required with {key_key}")))
+            }
+        };
+        if !tls {
+            return Err(self.invalid(cert_key, needs_tls));
+        }
+        crate::tls::read_pem_certs(&cert).map_err(|e| self.invalid(cert_key, e.to_string()))?;
+        crate::tls::Identity::read(&cert, &key)
+            .map_err(|e| self.invalid(key_key, e.to_string()))?;
+        Ok(Some(ClientIdentity { cert, key }))
     }
 
     fn cluster(&self, file: &FileConfig) -> Result<Option<ClusterSettings>, ConfigError> {
@@ -544,14 +606,14 @@ impl Resolver<'_> {
                 "expected a URL like redis://host:6379/0 (or rediss:// for TLS)",
             ));
         }
-        let redis_ca = c.redis_ca.as_deref().map(|p| self.file_path(p));
-        if let Some(ca) = &redis_ca {
-            if !tls {
-                return Err(self.invalid("cluster.redis_ca", "only used with a rediss:// URL"));
-            }
-            crate::tls::read_pem_certs(ca)
-                .map_err(|e| self.invalid("cluster.redis_ca", e.to_string()))?;
-        }
+        let needs_tls = "only used with a rediss:// URL";
+        let redis_ca = self.ca_file("cluster.redis_ca", c.redis_ca.as_deref(), tls, needs_tls)?;
+        let redis_client = self.client_identity(
+            ("cluster.redis_client_cert", c.redis_client_cert.as_deref()),
+            ("cluster.redis_client_key", c.redis_client_key.as_deref()),
+            tls,
+            needs_tls,
+        )?;
         if c.replicas == Some(0) {
             return Err(self.invalid("cluster.replicas", "must be at least 1"));
         }
@@ -565,6 +627,7 @@ impl Resolver<'_> {
             timeout: Duration::from_millis(timeout_ms),
             key_prefix: c.key_prefix.clone().unwrap_or_else(|| "switchyard".into()),
             redis_ca,
+            redis_client,
         }))
     }
 
@@ -1204,6 +1267,94 @@ mod tests {
             let err = pg(url, ca).unwrap_err().to_string();
             assert!(err.contains(key) && err.contains(says), "{err}");
             assert!(!err.contains("Zq9secretpass"), "{err}");
+        }
+    }
+
+    #[test]
+    fn client_certificates_come_in_pairs_with_tls_and_matching_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let mine = rcgen::generate_simple_self_signed(vec!["client".to_owned()]).unwrap();
+        let other = rcgen::generate_simple_self_signed(vec!["other".to_owned()]).unwrap();
+        let cert = write("client.pem", mine.cert.pem());
+        let key = write("client.key", mine.signing_key.serialize_pem());
+        let other_key = write("other.key", other.signing_key.serialize_pem());
+        let not_pem = write("not.pem", "hello".into());
+        let sections = [
+            (
+                "[cluster]\nredis_url",
+                "rediss://r:6380/0",
+                "redis://r:6379/0",
+                "cluster.redis_client",
+            ),
+            (
+                "[audit]\npostgres_url",
+                "postgres://sy@db/a?sslmode=require",
+                "postgres://sy@db/a",
+                "audit.postgres_client",
+            ),
+        ];
+        for (section, tls_url, plain_url, prefix) in sections {
+            let (name_cert, name_key) = (format!("{prefix}_cert"), format!("{prefix}_key"));
+            let field = |name: &str, path: Option<&Path>| {
+                let key = name.rsplit('.').next().unwrap_or(name);
+                path.map(|p| format!("{key} = \"{}\"\n", p.display()))
+                    .unwrap_or_default()
+            };
+            let with = |url: &str, c: Option<&Path>, k: Option<&Path>| {
+                let text = format!(
+                    "{section} = \"{url}\"\n{}{}",
+                    field(&name_cert, c),
+                    field(&name_key, k)
+                );
+                load(&text, &[], Flags::default())
+            };
+            let s = with(tls_url, Some(&cert), Some(&key)).unwrap();
+            let id = match prefix {
+                "cluster.redis_client" => s.cluster.unwrap().redis_client,
+                _ => s.audit.postgres.unwrap().tls.unwrap().client,
+            };
+            assert_eq!(
+                id.map(|i| (i.cert, i.key)),
+                Some((cert.clone(), key.clone()))
+            );
+            for (url, c, k, blamed, says) in [
+                (tls_url, Some(&cert), None, &name_key, "required with"),
+                (tls_url, None, Some(&key), &name_cert, "required with"),
+                (
+                    plain_url,
+                    Some(&cert),
+                    Some(&key),
+                    &name_cert,
+                    "only used with",
+                ),
+                (
+                    tls_url,
+                    Some(&not_pem),
+                    Some(&key),
+                    &name_cert,
+                    "no PEM certificate",
+                ),
+                (
+                    tls_url,
+                    Some(&cert),
+                    Some(&not_pem),
+                    &name_key,
+                    "no PEM private key",
+                ),
+                (tls_url, Some(&cert), Some(&other_key), &name_key, "match"),
+            ] {
+                let err = with(url, c.map(|p| p.as_path()), k.map(|p| p.as_path()));
+                let err = err.unwrap_err().to_string();
+                assert!(
+                    err.contains(&format!("`{blamed}`")) && err.contains(says),
+                    "{err}"
+                );
+            }
         }
     }
 

@@ -37,6 +37,61 @@ fn stop(child: &mut Option<Child>, signal: &str) {
     }
 }
 
+/// A private CA with a server certificate for `127.0.0.1` and a client
+/// certificate (common name `client_cn`), as PEM files in `dir`: what a
+/// managed Redis or PostgreSQL with mutual TLS hands out.
+pub struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    pub fn create(dir: &Path, client_cn: &str) -> Pki {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let named = |cn: &str, sans: Vec<String>| {
+            let mut params = CertificateParams::new(sans).expect("params");
+            params.distinguished_name.push(DnType::CommonName, cn);
+            params
+        };
+        let ca_key = KeyPair::generate().expect("key");
+        let mut ca = named("switchyard test CA", Vec::new());
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&ca_key).expect("CA");
+        let issuer = Issuer::new(ca, ca_key);
+        let pki = Pki {
+            dir: dir.to_path_buf(),
+        };
+        std::fs::write(pki.ca(), ca_cert.pem()).expect("write CA");
+        for (name, cn, sans) in [
+            ("server", "127.0.0.1", vec!["127.0.0.1".to_owned()]),
+            ("client", client_cn, Vec::new()),
+        ] {
+            let key = KeyPair::generate().expect("key");
+            let cert = named(cn, sans).signed_by(&key, &issuer).expect("sign");
+            std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).expect("write cert");
+            std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem())
+                .expect("write key");
+        }
+        pki
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// The `*_client_cert` and `*_client_key` lines of a config section.
+    pub fn client_config(&self, prefix: &str) -> String {
+        format!(
+            "{prefix}_client_cert = \"{}\"\n{prefix}_client_key = \"{}\"\n",
+            self.file("client.pem").display(),
+            self.file("client.key").display()
+        )
+    }
+}
+
 /// A redis-server without persistence.
 pub struct Redis {
     pub port: u16,
@@ -60,14 +115,12 @@ impl Redis {
     }
 
     /// Also listening with TLS, on a certificate for `127.0.0.1` that only
-    /// [`Redis::ca`] vouches for. The plain port stays for [`Redis::command`].
+    /// [`Redis::pki`]'s CA vouches for, and asking every TLS client for a
+    /// certificate from that CA (`tls-auth-clients yes`, Redis's default).
+    /// The plain port stays for [`Redis::command`].
     pub fn start_tls() -> Redis {
         let dir = tempfile::tempdir().expect("temp dir");
-        let key = rcgen::KeyPair::generate().expect("key");
-        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
-        let cert = params.self_signed(&key).expect("self-signed");
-        std::fs::write(dir.path().join("tls.pem"), cert.pem()).expect("write cert");
-        std::fs::write(dir.path().join("tls.key"), key.serialize_pem()).expect("write key");
+        Pki::create(dir.path(), "switchyard");
         let mut redis = Redis {
             port: free_port(),
             tls_port: Some(free_port()),
@@ -88,9 +141,11 @@ impl Redis {
         format!("rediss://127.0.0.1:{port}/0")
     }
 
-    /// The certificate a [`Redis::start_tls`] server presents (self-signed).
-    pub fn ca(&self) -> PathBuf {
-        self.dir.path().join("tls.pem")
+    /// The CA and client certificate of a [`Redis::start_tls`] server.
+    pub fn pki(&self) -> Pki {
+        Pki {
+            dir: self.dir.path().to_path_buf(),
+        }
     }
 
     /// Starts it (again) on the same port, empty.
@@ -124,13 +179,13 @@ impl Redis {
             "--tls-port".into(),
             port.to_string(),
             "--tls-cert-file".into(),
-            file("tls.pem"),
+            file("server.pem"),
             "--tls-key-file".into(),
-            file("tls.key"),
+            file("server.key"),
             "--tls-ca-cert-file".into(),
-            file("tls.pem"),
+            file("ca.pem"),
             "--tls-auth-clients".into(),
-            "no".into(),
+            "yes".into(),
         ]
     }
 
@@ -252,9 +307,11 @@ impl Postgres {
     }
 
     /// Serving TCP with TLS only (`hostssl`, plain connections rejected),
-    /// on a certificate for `127.0.0.1` that only [`Postgres::ca`] vouches
-    /// for. `postgres` logs in without a password (for [`Postgres::sql`]),
-    /// every other role with SCRAM.
+    /// on a certificate for `127.0.0.1` that only [`Postgres::pki`]'s CA
+    /// vouches for. `postgres` logs in without a password (for
+    /// [`Postgres::sql`]); every other role needs SCRAM and a client
+    /// certificate from that CA naming it (`clientcert=verify-full`): the
+    /// PKI's is for `sy`.
     pub fn start_tls() -> Postgres {
         Postgres::start_with(true)
     }
@@ -294,18 +351,17 @@ impl Postgres {
     }
 
     fn write_tls_files(&self) {
+        let pki = Pki::create(self.dir.path(), "sy");
         let data = self.dir.path().join("data");
-        let key = rcgen::KeyPair::generate().expect("key");
-        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
-        let cert = params.self_signed(&key).expect("self-signed");
-        std::fs::write(self.ca(), cert.pem()).expect("write CA");
         let hba = "local all all trust\n\
                    hostssl all postgres 127.0.0.1/32 trust\n\
-                   hostssl all all 127.0.0.1/32 scram-sha-256\n\
+                   hostssl all all 127.0.0.1/32 scram-sha-256 clientcert=verify-full\n\
                    hostnossl all all 127.0.0.1/32 reject\n";
+        let read = |name: &str| std::fs::read_to_string(pki.file(name)).expect("read PKI file");
         for (name, text, mode) in [
-            ("server.crt", cert.pem(), 0o644),
-            ("server.key", key.serialize_pem(), 0o600),
+            ("server.crt", read("server.pem"), 0o644),
+            ("server.key", read("server.key"), 0o600),
+            ("root.crt", read("ca.pem"), 0o644),
             ("pg_hba.conf", hba.to_owned(), 0o600),
         ] {
             let path = data.join(name);
@@ -318,9 +374,11 @@ impl Postgres {
         }
     }
 
-    /// The certificate a [`Postgres::start_tls`] server presents.
-    pub fn ca(&self) -> PathBuf {
-        self.dir.path().join("ca.pem")
+    /// The CA and client certificate of a [`Postgres::start_tls`] server.
+    pub fn pki(&self) -> Pki {
+        Pki {
+            dir: self.dir.path().to_path_buf(),
+        }
     }
 
     pub fn url(&self) -> String {
@@ -342,6 +400,14 @@ impl Postgres {
             .arg(self.dir.path())
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
             .args(["-c", if self.tls { "ssl=on" } else { "ssl=off" }])
+            .args([
+                "-c",
+                if self.tls {
+                    "ssl_ca_file=root.crt"
+                } else {
+                    "ssl_ca_file="
+                },
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);

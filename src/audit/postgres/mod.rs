@@ -789,6 +789,7 @@ mod tests {
             retention_days: None,
             tls: Some(crate::config::PostgresTls {
                 ca: Some("/nonexistent/pg-ca.pem".into()),
+                client: None,
             }),
         };
         let transport = Transport::new(&settings);

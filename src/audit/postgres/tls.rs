@@ -1,7 +1,8 @@
 //! TLS to PostgreSQL (`sslmode=require` in `[audit] postgres_url`): the
 //! rustls connector tokio-postgres asks for, always verifying the server's
 //! certificate and host name (libpq's `verify-full`) against the system's
-//! roots or `[audit] postgres_ca` alone.
+//! roots or `[audit] postgres_ca` alone, and showing
+//! `postgres_client_cert` when the server asks for a certificate.
 //!
 //! tokio-postgres-rustls does the same, but parses certificates with a
 //! second X.509 stack (x509-cert and its DER crates); x509-parser is already
@@ -21,7 +22,7 @@ use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
 use x509_parser::oid_registry as oid;
 
 use crate::config::PostgresTls;
-use crate::tls::TrustError;
+use crate::tls::{Identity, TrustError};
 
 /// PostgreSQL's ALPN name: servers from 17 on require it for direct TLS
 /// (`sslnegotiation=direct`), older ones ignore it.
@@ -45,7 +46,10 @@ impl MakeRustls {
             }
             None => crate::tls::root_store(&[]),
         };
-        let mut config = crate::tls::client_config(roots)?;
+        let mut config = match &settings.client {
+            Some(id) => crate::tls::client_config_with(roots, Identity::read(&id.cert, &id.key)?)?,
+            None => crate::tls::client_config(roots)?,
+        };
         config.alpn_protocols = vec![ALPN.to_vec()];
         Ok(MakeRustls {
             config: Arc::new(config),

@@ -20,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
         model: "fuzz".into(),
         estimated_input_tokens: 7,
         include_usage: shape & 0x40 != 0,
+        ..Default::default()
     };
     let mut converter = stream_converter(from, to, ctx);
     let mut parser = SseParser::new();

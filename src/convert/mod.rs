@@ -106,6 +106,22 @@ pub fn convert_response(
     })
 }
 
+/// [`convert_response`] for the client whose request `ctx` was built from:
+/// a Responses client also gets its request's parameters repeated back,
+/// as OpenAI's own answers do.
+pub fn convert_response_for(
+    from: Protocol,
+    to: Protocol,
+    body: Value,
+    ctx: &StreamContext,
+) -> Result<Converted, ConvertError> {
+    let mut converted = convert_response(from, to, body)?;
+    if to == Protocol::OpenAiResponses && from != to {
+        responses::echo(&mut converted.body, &ctx.echo);
+    }
+    Ok(converted)
+}
+
 /// Rough input-token estimate for a request body (about 4 bytes per token),
 /// used where a target must announce usage before upstream reports it.
 /// Base64 image data counts as a typical image, not as its byte length.

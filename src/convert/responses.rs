@@ -16,7 +16,7 @@ use super::json::{
     unix_now,
 };
 use super::{anthropic::empty_schema, usage};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// The Responses API rejects `max_output_tokens` below this.
 const MIN_OUTPUT_TOKENS: u64 = 16;
@@ -572,6 +572,57 @@ pub struct ResponseHead<'a> {
     pub created_at: u64,
 }
 
+/// Request parameters a Responses object repeats back, as OpenAI's does: a
+/// client reading `response.tools` or `response.temperature` sees what it
+/// sent, not a default. `store` is left out: switchyard stores nothing, so
+/// the object keeps saying `false`.
+const ECHOED: [&str; 16] = [
+    "instructions",
+    "max_output_tokens",
+    "max_tool_calls",
+    "metadata",
+    "parallel_tool_calls",
+    "prompt_cache_key",
+    "reasoning",
+    "safety_identifier",
+    "temperature",
+    "text",
+    "tool_choice",
+    "tools",
+    "top_logprobs",
+    "top_p",
+    "truncation",
+    "user",
+];
+
+/// The [`ECHOED`] parameters a Responses request set (nulls left out).
+pub fn echoed_params(request: &Value) -> Map<String, Value> {
+    ECHOED
+        .iter()
+        .filter_map(|&k| Some((k.to_owned(), request.get(k)?.clone())))
+        .filter(|(_, v)| !v.is_null())
+        .collect()
+}
+
+/// Writes the request's parameters over a response object's defaults. The
+/// objects (`reasoning`, `text`) are merged key by key, so `{"effort":
+/// "high"}` keeps the `summary: null` the object always carries.
+pub fn echo(response: &mut Value, params: &Map<String, Value>) {
+    let Some(object) = response.as_object_mut() else {
+        return;
+    };
+    for (key, given) in params {
+        match (object.get_mut(key), given) {
+            (Some(Value::Object(default)), Value::Object(given)) => {
+                default.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            _ => {
+                object.insert(key.clone(), given.clone());
+            }
+        }
+    }
+}
+
 pub fn response_object(
     head: &ResponseHead,
     status: &str,
@@ -728,6 +779,30 @@ pub fn encode_response(resp: &Response, loss: &mut Loss) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_response_repeats_the_request_parameters() {
+        let request = json!({
+            "model": "m", "input": "hi", "store": true, "temperature": 0.2,
+            "instructions": "Be brief.", "reasoning": {"effort": "high"},
+            "tools": [{"type": "function", "name": "f", "parameters": {}}],
+            "top_p": null,
+        });
+        let params = echoed_params(&request);
+        let head = ResponseHead {
+            id: "resp_1",
+            model: "m",
+            created_at: 1,
+        };
+        let mut out = response_object(&head, "completed", None, Vec::new(), None);
+        echo(&mut out, &params);
+        assert_eq!(out["temperature"], 0.2);
+        assert_eq!(out["instructions"], "Be brief.");
+        assert_eq!(out["tools"][0]["name"], "f");
+        assert_eq!(out["reasoning"], json!({"effort": "high", "summary": null}));
+        assert_eq!(out["store"], false, "switchyard stores nothing");
+        assert!(out["top_p"].is_null() && out.get("input").is_none());
+    }
 
     #[test]
     fn decodes_items_into_turns() {

@@ -166,7 +166,7 @@ async fn convert_json(body: Body, conv: &Conversion) -> Result<(Bytes, Vec<&'sta
     let bytes = collect(body, MAX_CONVERTED_BODY).await?;
     let json: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| format!("the provider's response is not valid JSON: {e}"))?;
-    let converted = convert::convert_response(conv.upstream, conv.client, json)
+    let converted = convert::convert_response_for(conv.upstream, conv.client, json, &conv.context)
         .map_err(|e| format!("cannot convert the provider's response: {e}"))?;
     Ok((Bytes::from(converted.body.to_string()), converted.lossy))
 }

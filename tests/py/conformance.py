@@ -930,11 +930,13 @@ class ResponsesClient:
 
     def text(self):
         script(self.pair[2], {"type": "text", "text": TEXT})
-        r = self.create("text")
+        r = self.create("text", temperature=0.25, top_p=0.5)
         eq(r.object, "response", "object")
         eq(r.status, "completed", "status")
         eq(r.output_text, TEXT, "output_text")
         eq([i.type for i in r.output], ["message"], "output item types")
+        # Like OpenAI's, the response repeats the request's parameters.
+        eq((r.temperature, r.top_p), (0.25, 0.5), "echoed temperature and top_p")
         upstream_body(self.pair)
 
     def function_calls(self, r):
@@ -964,6 +966,8 @@ class ResponsesClient:
             {"type": "function_call_output", "call_id": "call_Rx81", "output": TOOL_RESULT_TEXT},
         ])
         eq(r.output_text, "It is 18 degrees.", "text after the tool result")
+        eq(r.instructions, "Be brief.", "echoed instructions")
+        eq([t.name for t in r.tools], [CALL_1[0]], "echoed tools")
         upstream_tool_round_trip_check(self.pair, upstream_body(self.pair))
 
     def image(self, kind):
@@ -990,6 +994,10 @@ class ResponsesClient:
         script(self.pair[2], tool_calls_spec(CALL_1, CALL_2))
         events, final = self.stream("stream_tool", tools=self.tools)
         eq([c[:2] for c in self.function_calls(final)], [CALL_1, CALL_2], "streamed function calls")
+        created = next(e for e in events if e.type == "response.created")
+        names = [t["name"] for t in self.tools]
+        eq([t.name for t in created.response.tools], names, "tools echoed in response.created")
+        eq([t.name for t in final.tools], names, "tools echoed in the final response")
         done = [e for e in events if e.type == "response.function_call_arguments.done"]
         eq([json.loads(e.arguments) for e in done], [CALL_1[1], CALL_2[1]], "arguments.done events")
         responses_invariants(TEE.raw())

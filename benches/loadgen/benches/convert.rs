@@ -29,6 +29,7 @@ fn convert_all(from: Protocol, to: Protocol, chunks: &[bytes::Bytes]) -> usize {
         model: "bench".into(),
         estimated_input_tokens: 25,
         include_usage: true,
+        ..Default::default()
     };
     let mut conv = stream_converter(from, to, ctx);
     let mut out = 0;

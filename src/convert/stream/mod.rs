@@ -44,6 +44,8 @@ pub trait StreamConverter: Send {
     fn lossy(&self) -> &[&'static str];
 }
 
+/// What a converter needs to know of the client's request (streamed or
+/// not: [`crate::convert::convert_response_for`] takes it too).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StreamContext {
     /// Model name to report when upstream does not name one.
@@ -54,6 +56,9 @@ pub struct StreamContext {
     /// Chat clients get the final usage chunk (`choices: []`) only when they
     /// asked for it with `stream_options.include_usage`.
     pub include_usage: bool,
+    /// For a Responses client: its request's parameters, which every
+    /// response object repeats back ([`crate::convert::responses::echo`]).
+    pub echo: serde_json::Map<String, Value>,
 }
 
 impl StreamContext {
@@ -67,10 +72,15 @@ impl StreamContext {
                 .unwrap_or(false),
             _ => true,
         };
+        let echo = match client {
+            Protocol::OpenAiResponses => crate::convert::responses::echoed_params(body),
+            _ => serde_json::Map::new(),
+        };
         StreamContext {
             model: str_of(body, "model").unwrap_or_default().to_owned(),
             estimated_input_tokens: estimate_input_tokens(body),
             include_usage,
+            echo,
         }
     }
 }

@@ -9,7 +9,7 @@ use super::{error_kind, event_type, parse_data, Block, Decode, Encode, Ev, Kind,
 use crate::convert::ir::{Loss, StopReason, Usage};
 use crate::convert::json::{arr_of, new_id, present, str_of, text_of, unix_now};
 use crate::convert::responses::{
-    function_call_item, message_item, output_text_part, reasoning_item, response_object,
+    echo, function_call_item, message_item, output_text_part, reasoning_item, response_object,
     status_for, stop_of, ResponseHead,
 };
 use crate::convert::usage;
@@ -277,7 +277,9 @@ impl Encoder {
             model: &self.model,
             created_at: self.created_at,
         };
-        response_object(&head, status, incomplete, self.output.clone(), usage)
+        let mut object = response_object(&head, status, incomplete, self.output.clone(), usage);
+        echo(&mut object, &self.ctx.echo);
+        object
     }
 
     fn start(&mut self, id: Option<String>, model: Option<String>) -> Vec<SseEvent> {

@@ -741,6 +741,7 @@ fn ctx() -> StreamContext {
         model: "client-model".into(),
         estimated_input_tokens: 42,
         include_usage: true,
+        ..Default::default()
     }
 }
 

@@ -531,7 +531,8 @@ async fn the_audit_trail_reaches_postgres_over_verified_tls_only() {
     .await;
     let over_tls = pg.sql(
         "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
-         WHERE usename = 'sy' AND ssl AND client_dn = '/CN=sy'",
+         WHERE usename = 'sy' AND application_name = 'switchyard' \
+         AND ssl AND client_dn = '/CN=sy'",
     );
     assert_ne!(over_tls, "0", "{}", sy.log());
     let logs = |sy: &Switchyard| {

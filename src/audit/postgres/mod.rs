@@ -324,8 +324,13 @@ where
     T: MakeTlsConnect<Socket>,
     T::Stream: Send + 'static,
 {
+    let mut config: tokio_postgres::Config = url.parse().map_err(|e| crate::errors::chain(&e))?;
+    // Names the connection in pg_stat_activity, unless the URL does.
+    if config.get_application_name().is_none() {
+        config.application_name("switchyard");
+    }
     let (client, connection) =
-        match tokio::time::timeout(CONNECT_TIMEOUT, tokio_postgres::connect(url, tls)).await {
+        match tokio::time::timeout(CONNECT_TIMEOUT, config.connect(tls)).await {
             Ok(Ok(pair)) => pair,
             Ok(Err(e)) => return Err(crate::errors::chain(&e)),
             Err(_) => return Err("connection timed out".into()),

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::broadcast;
 
 use crate::config::AuditSettings;
 use crate::metrics::Metrics;
@@ -55,7 +55,7 @@ pub struct AuditError {
 pub struct Auditor {
     queue: queue::Sender,
     dropped: Arc<AtomicU64>,
-    stop: Mutex<Option<oneshot::Sender<oneshot::Sender<()>>>>,
+    stop: queue::Stopper,
     path: PathBuf,
     metrics: Arc<Metrics>,
     live: broadcast::Sender<Arc<Record>>,
@@ -88,7 +88,7 @@ impl Auditor {
             .map(|m| (m.len(), m.is_file()))
             .unwrap_or((0, true));
         let (queue, rx) = queue::bounded(QUEUE, bytes);
-        let (stop_tx, stop_rx) = oneshot::channel();
+        let (stop, stop_rx) = queue::stopper();
         let file = writer::AuditFile {
             path: path.to_path_buf(),
             file,
@@ -111,7 +111,7 @@ impl Auditor {
         Ok(Auditor {
             queue,
             dropped: Arc::new(AtomicU64::new(0)),
-            stop: Mutex::new(Some(stop_tx)),
+            stop,
             path: path.to_path_buf(),
             metrics,
             postgres,
@@ -181,13 +181,7 @@ impl Auditor {
 
     /// Writes everything queued so far, flushes, and stops the writer.
     pub async fn shutdown(&self) {
-        let stop = self.stop.lock().ok().and_then(|mut s| s.take());
-        if let Some(stop) = stop {
-            let (done_tx, done_rx) = oneshot::channel();
-            if stop.send(done_tx).is_ok() {
-                let _ = done_rx.await;
-            }
-        }
+        self.stop.stop().await;
         if let Some(pg) = &self.postgres {
             pg.shutdown().await;
         }

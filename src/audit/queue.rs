@@ -7,13 +7,42 @@
 //! leaves it to the file and backfills later. The byte bound is what keeps a
 //! sink that stalls (a FIFO nobody reads, a database that takes 30 s per
 //! insert) from holding gigabytes when `max_body_bytes` is large.
+//!
+//! [`stopper`] is the other hand-off: shutdown asking the task to finish
+//! what is queued, and waiting until it has.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::Record;
+
+/// What a sink's task receives when asked to stop: it answers on the
+/// sender once everything queued is written.
+pub(super) type StopRequest = oneshot::Receiver<oneshot::Sender<()>>;
+
+/// The asking side of a [`StopRequest`]; asks once.
+pub(super) struct Stopper(Mutex<Option<oneshot::Sender<oneshot::Sender<()>>>>);
+
+pub(super) fn stopper() -> (Stopper, StopRequest) {
+    let (tx, rx) = oneshot::channel();
+    (Stopper(Mutex::new(Some(tx))), rx)
+}
+
+impl Stopper {
+    /// Asks the task to stop and waits for its answer (at once if the task
+    /// is gone or was asked before).
+    pub(super) async fn stop(&self) {
+        let stop = self.0.lock().ok().and_then(|mut s| s.take());
+        if let Some(stop) = stop {
+            let (done_tx, done_rx) = oneshot::channel();
+            if stop.send(done_tx).is_ok() {
+                let _ = done_rx.await;
+            }
+        }
+    }
+}
 
 /// A queue for at most `records` records holding at most `bytes` bytes.
 pub(super) fn bounded(records: usize, bytes: usize) -> (Sender, Receiver) {

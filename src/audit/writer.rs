@@ -14,7 +14,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::queue::Receiver;
@@ -159,7 +158,7 @@ pub(super) async fn run(
     mut lines: Lines,
     mut file: AuditFile,
     mut rx: Receiver,
-    mut stop: oneshot::Receiver<oneshot::Sender<()>>,
+    mut stop: super::queue::StopRequest,
 ) {
     let mut last_write = None;
     loop {

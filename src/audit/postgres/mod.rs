@@ -25,7 +25,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::oneshot;
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{Client, NoTls, Socket};
 
@@ -181,7 +180,7 @@ impl Shared {
 pub struct Sink {
     queue: queue::Sender,
     shared: Arc<Shared>,
-    stop: Mutex<Option<oneshot::Sender<oneshot::Sender<()>>>>,
+    stop: queue::Stopper,
 }
 
 impl Sink {
@@ -213,7 +212,7 @@ impl Sink {
             None => shared.write_mark(&shared.run_started),
         }
         let (queue, rx) = queue::bounded(QUEUE, QUEUE_BYTES);
-        let (stop_tx, stop_rx) = oneshot::channel();
+        let (stop, stop_rx) = queue::stopper();
         let task = Task {
             url: settings.url.expose().to_owned(),
             transport: Transport::new(settings),
@@ -226,7 +225,7 @@ impl Sink {
         Sink {
             queue,
             shared,
-            stop: Mutex::new(Some(stop_tx)),
+            stop,
         }
     }
 
@@ -254,13 +253,7 @@ impl Sink {
     /// Inserts what is queued (for a bounded time; the rest stays spooled
     /// for the next start) and stops the task.
     pub async fn shutdown(&self) {
-        let stop = self.stop.lock().ok().and_then(|mut s| s.take());
-        if let Some(stop) = stop {
-            let (done_tx, done_rx) = oneshot::channel();
-            if stop.send(done_tx).is_ok() {
-                let _ = done_rx.await;
-            }
-        }
+        self.stop.stop().await;
     }
 }
 
@@ -485,7 +478,7 @@ struct Task {
 }
 
 impl Task {
-    async fn run(mut self, mut rx: Receiver, mut stop: oneshot::Receiver<oneshot::Sender<()>>) {
+    async fn run(mut self, mut rx: Receiver, mut stop: queue::StopRequest) {
         let mut retry = tokio::time::interval(RETRY_EVERY);
         retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut retention = tokio::time::interval(RETENTION_EVERY);

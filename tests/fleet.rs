@@ -169,6 +169,16 @@ async fn limits_are_shared_over_mutual_tls_and_an_unverified_redis_is_not_used()
     let keys = redis.command(&["KEYS", "*"]).expect("KEYS");
     assert!(keys.contains("switchyard:cred:anthropic:team:"), "{keys}");
 
+    // Without redis_ca the system's roots decide; here they hold the CA.
+    let ca_file = pki.ca().display().to_string();
+    let system = Switchyard::start_with(&config(&client), &[("SSL_CERT_FILE", &ca_file)], &[]);
+    assert_eq!(
+        status(system.addr).await["cluster"]["limits"],
+        "shared",
+        "{}",
+        system.log()
+    );
+
     // Without a client certificate Redis hangs up; without the CA the
     // system's roots do not know Redis's certificate.
     for (tls, says) in [
@@ -566,6 +576,20 @@ async fn the_audit_trail_reaches_postgres_over_verified_tls_only() {
     );
     assert_no_secrets(&sy, &[PASSWORD]);
 
+    // Without postgres_ca the system's roots decide; here they hold the CA.
+    let ca_file = pki.ca().display().to_string();
+    let system = Switchyard::start_with(&config(&client), &[("SSL_CERT_FILE", &ca_file)], &[]);
+    assert_eq!(
+        ok_count(&burst(&[system.addr], "claude-sys", 2, 1).await),
+        2
+    );
+    wait_for(
+        "7 rows in PostgreSQL",
+        Duration::from_secs(30),
+        async || pg.try_count() == Some(7),
+    )
+    .await;
+
     // Without the CA the system's roots do not know the server's
     // certificate; without a client certificate the server hangs up.
     for (tls, says) in [
@@ -593,8 +617,8 @@ async fn the_audit_trail_reaches_postgres_over_verified_tls_only() {
     }
     assert_eq!(
         pg.try_count(),
-        Some(5),
-        "only the trusted replica's records"
+        Some(7),
+        "only the trusted replicas' records"
     );
 }
 

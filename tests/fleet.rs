@@ -445,6 +445,7 @@ async fn postgres_outage_is_spooled_and_backfilled_exactly_once_and_logs_read_it
     }
     let s = status(sy.addr).await;
     assert_eq!(s["audit"]["postgres"]["state"], "connected", "{s}");
+    assert_eq!(s["audit"]["postgres"]["tls"], false, "{s}");
     assert!(s["audit"]["postgres"]["pending_since"].is_null(), "{s}");
     let log = sy.log();
     assert_eq!(log.matches("PostgreSQL unreachable").count(), 1, "{log}");
@@ -574,6 +575,8 @@ async fn the_audit_trail_reaches_postgres_over_verified_tls_only() {
         "{}",
         check.stdout
     );
+    let s = status(sy.addr).await;
+    assert_eq!(s["audit"]["postgres"]["tls"], true, "{s}");
     assert_no_secrets(&sy, &[PASSWORD]);
 
     // Without postgres_ca the system's roots decide; here they hold the CA.

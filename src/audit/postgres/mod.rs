@@ -98,11 +98,15 @@ pub struct PostgresStatus {
     pub pending_since: Option<String>,
     /// Rows inserted since start (backfill included; duplicates not).
     pub inserted: u64,
+    /// Whether connections use TLS (`sslmode=require` in the URL, which
+    /// `url` leaves out).
+    pub tls: bool,
 }
 
 /// What the auditor and the sink task share.
 struct Shared {
     shown: String,
+    tls: bool,
     state: AtomicU8,
     inserted: AtomicU64,
     /// The oldest `ts` not confirmed in the database.
@@ -200,6 +204,7 @@ impl Sink {
         let run_started = super::record::now_rfc3339();
         let shared = Arc::new(Shared {
             shown: redact_url(settings.url.expose()),
+            tls: settings.tls.is_some(),
             state: AtomicU8::new(CONNECTING),
             inserted: AtomicU64::new(0),
             mark_file,
@@ -247,6 +252,7 @@ impl Sink {
             },
             pending_since: self.shared.pending(),
             inserted: self.shared.inserted.load(Ordering::Relaxed),
+            tls: self.shared.tls,
         }
     }
 
@@ -716,6 +722,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let shared = Shared {
             shown: String::new(),
+            tls: false,
             state: AtomicU8::new(CONNECTING),
             inserted: AtomicU64::new(0),
             pending: Mutex::new(None),

@@ -192,6 +192,12 @@ impl App {
     pub fn secrets(&self) -> &[String] {
         &self.config_secrets
     }
+
+    /// Files a record with its cost at this generation's `[prices]`.
+    pub fn file(&self, mut record: crate::audit::record::Record) {
+        record.cost_usd = self.settings.prices.cost(&record);
+        self.auditor.record(record);
+    }
 }
 
 fn intercept_matchers(settings: &Settings) -> Vec<wildmatch::WildMatch> {

@@ -5,7 +5,8 @@
 //! [`proxy::intercept`] or [`proxy::tunnel`]), plain http:// and origin-form
 //! requests; [`gateway`] runs the pipeline (classify → route → convert →
 //! forward → convert back → audit) using [`providers`] and [`upstream`];
-//! [`audit`] writes the trail; [`websocket`] relays WebSocket upgrades.
+//! [`audit`] writes the trail, with [`pricing`]'s cost; [`websocket`]
+//! relays WebSocket upgrades.
 //! [`ca`] owns the local CA, [`config`] the settings, [`cli`] the command
 //! line. A fleet of replicas shares credential limits through Redis
 //! ([`cluster`], used by [`pool`]) and audits into PostgreSQL as well
@@ -30,6 +31,7 @@ pub mod headers;
 pub mod live;
 pub mod metrics;
 pub mod pool;
+pub mod pricing;
 pub mod protocol;
 pub mod providers;
 pub mod proxy;

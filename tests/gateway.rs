@@ -580,3 +580,63 @@ async fn single_provider_mode_sends_everything_to_one_provider_converted() {
     let line = &sy.wait_audit(1)[0];
     assert_eq!(line["provider"], "only");
 }
+
+/// `[prices]`: a record's `cost_usd` is its usage at the price of the model
+/// the provider was asked for (the route's `upstream_model`, not the
+/// client's name), streamed or not; an unpriced model costs null.
+#[tokio::test(flavor = "multi_thread")]
+async fn records_carry_their_cost_at_the_configured_prices() {
+    let fake = FakeProvider::start().await;
+    fake.set_default(Behavior::WithUsage(
+        Usage {
+            input: 1_000,
+            output: 2_000,
+            cache_read: 10_000,
+            cache_write: 100,
+            ..Usage::DEFAULT
+        },
+        Box::default(),
+    ));
+    let config = providers_config(
+        &fake,
+        "[[routes]]\nprotocol = \"anthropic_messages\"\nmodel = \"team-*\"\nprovider = \"anthropic\"\n\
+         upstream_model = \"claude-sonnet-4-5\"\n\n\
+         [prices.\"claude-sonnet-*\"]\ninput = 3.0\noutput = 15.0\ncache_read = 0.3\n\n\
+         [prices.\"team-default\"]\ninput = 1000.0\noutput = 1000.0\n",
+    );
+    let sy = Switchyard::start(&config);
+    for body in [
+        messages("team-default"),
+        streamed("team-default"),
+        messages("claude-haiku-4-5"),
+    ] {
+        let (status, _, answer) = gateway(sy.addr, "/v1/messages", &[], &body).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let lines = sy.wait_audit(3);
+    // 1k input × 3 + 2k output × 15 + 10k cache reads × 0.3 + 100 cache
+    // writes × 3 (the input price) = 36,300 USD per million tokens.
+    let costs: Vec<&Value> = lines.iter().map(|l| &l["cost_usd"]).collect();
+    assert_eq!(
+        costs,
+        [&json!(0.0363), &json!(0.0363), &Value::Null],
+        "{lines:?}"
+    );
+    assert_eq!(lines[1]["stream"], true);
+
+    let logs = run(sy
+        .command()
+        .args(["logs", "--config", "switchyard.toml", "--last", "3"]));
+    let rows: Vec<&str> = logs.stdout.lines().collect();
+    assert!(rows[0].ends_with("COST"), "{}", logs.stdout);
+    assert!(rows[1].ends_with("$0.0363"), "{}", logs.stdout);
+    assert!(rows[3].ends_with(" -"), "{}", logs.stdout);
+    let check = run(sy.command().args(["check", "--config", "switchyard.toml"]));
+    assert!(
+        check
+            .stdout
+            .contains("prices: team-default, claude-sonnet-*"),
+        "{}",
+        check.stdout
+    );
+}

@@ -122,3 +122,31 @@ async fn sighup_reloads_keys_from_the_env_file() {
     );
     assert_no_secrets(&sy, &["sk-before-hup-0001", "sk-after-hup-0002"]);
 }
+
+/// `[prices]` belong to the configuration generation: a reload reprices
+/// the requests that start after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_changes_the_prices_of_later_requests() {
+    let fake = FakeProvider::start().await;
+    let priced = |per_million: u32| {
+        routed_to(
+            &fake,
+            &format!("[prices.\"team-*\"]\ninput = {per_million}\noutput = {per_million}\n"),
+        )
+    };
+    let sy = Switchyard::start_with(&priced(1), &[("P_KEY", "sk-reload-price")], &[]);
+    let body = json!({"model": "team-default", "messages": [{"role": "user", "content": "hi"}]});
+    let (status, _, _) = gateway(sy.addr, "/v1/chat/completions", &[], &body).await;
+    assert_eq!(status, 200);
+    std::fs::write(sy.dir.path().join("switchyard.toml"), priced(2)).unwrap();
+    wait_for_log(&sy, "configuration reloaded", 1);
+    let (status, _, _) = gateway(sy.addr, "/v1/chat/completions", &[], &body).await;
+    assert_eq!(status, 200);
+    // The fake reports 25 input and 12 output tokens.
+    let costs: Vec<_> = sy
+        .wait_audit(2)
+        .iter()
+        .map(|l| l["cost_usd"].clone())
+        .collect();
+    assert_eq!(costs, [json!(0.000037), json!(0.000074)]);
+}

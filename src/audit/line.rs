@@ -35,6 +35,7 @@ pub fn write(record: &Record, out: &mut Vec<u8>) {
         request_bytes,
         response_bytes,
         usage,
+        cost_usd,
         error,
         request_body,
         response_body,
@@ -76,6 +77,12 @@ pub fn write(record: &Record, out: &mut Vec<u8>) {
     match usage {
         Some(usage) => write_usage(obj.key("usage"), usage),
         None => obj.key("usage").raw("null"),
+    }
+    let cost = obj.key("cost_usd");
+    // serde_json's own float format (shortest round trip), as the derived
+    // serialiser writes it; a non-finite number is null there too.
+    if serde_json::to_writer(&mut *cost.out, cost_usd).is_err() {
+        cost.out.extend_from_slice(b"null");
     }
     obj.key("error").opt_string(error.as_deref());
     obj.key("request_body").opt_string(request_body.as_deref());
@@ -310,6 +317,7 @@ mod tests {
             cache_write_tokens: 4,
             reasoning_tokens: 5,
         });
+        r.cost_usd = Some(0.000_123_4);
         r.error = Some(text.into());
         r.request_body = Some(format!("{{\"q\":\"{text}\"}}"));
         r.response_body = Some(text.repeat(3));

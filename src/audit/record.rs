@@ -72,6 +72,9 @@ pub struct Record {
     pub request_bytes: u64,
     pub response_bytes: u64,
     pub usage: Option<Usage>,
+    /// `usage` at the `[prices]` of the model called, in USD; None without
+    /// either.
+    pub cost_usd: Option<f64>,
     pub error: Option<String>,
     pub request_body: Option<String>,
     pub response_body: Option<String>,
@@ -129,6 +132,7 @@ impl Record {
             request_bytes: 0,
             response_bytes: 0,
             usage: None,
+            cost_usd: None,
             error: None,
             request_body: None,
             response_body: None,

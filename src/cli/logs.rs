@@ -389,7 +389,7 @@ fn drain(file: &mut File, pos: &mut u64, partial: &mut String, printer: &mut Pri
     true
 }
 
-const COLUMNS: [(&str, usize); 9] = [
+const COLUMNS: [(&str, usize); 10] = [
     ("TIME", 18),
     ("METHOD", 7),
     ("HOST+PATH", 44),
@@ -399,6 +399,7 @@ const COLUMNS: [(&str, usize); 9] = [
     ("DURATION", 9),
     ("TTFB", 8),
     ("TOKENS IN/OUT", 13),
+    ("COST", 9),
 ];
 
 fn header() -> String {
@@ -491,6 +492,7 @@ fn row(r: &Value, color: bool) -> String {
         ms(&r["duration_ms"]),
         ms(&r["ttfb_ms"]),
         tokens,
+        cost(&r["cost_usd"]),
     ];
     let line = layout(&cells);
     if !color {
@@ -517,6 +519,17 @@ fn row(r: &Value, color: bool) -> String {
     format!("{before}\x1b[{code}m{cell}\x1b[0m{after}")
 }
 
+/// USD with the digits a cell can hold: cents from a dollar up, then four
+/// decimals, then six (a short call costs millionths).
+fn cost(v: &Value) -> String {
+    match v.as_f64() {
+        Some(c) if c >= 1.0 => format!("${c:.2}"),
+        Some(c) if c >= 0.01 => format!("${c:.4}"),
+        Some(c) => format!("${c:.6}"),
+        None => "-".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,7 +552,8 @@ mod tests {
         let r = serde_json::json!({"ts":"2026-04-29T10:30:00.000Z","kind":"gateway","method":"POST",
             "host":"127.0.0.1:8787","path":"/v1/messages","model":"claude-x","upstream_model":"claude-y",
             "provider":"anthropic","credential":"team-a","status":200,"duration_ms":1234,"ttfb_ms":210,
-            "usage":{"input_tokens":10,"output_tokens":20,"cache_read_tokens":5,"cache_write_tokens":0}});
+            "usage":{"input_tokens":10,"output_tokens":20,"cache_read_tokens":5,"cache_write_tokens":0},
+            "cost_usd":0.000345});
         let line = row(&r, false);
         assert!(line.starts_with("04-29 10:30:00.000 POST"), "{line}");
         for needle in [
@@ -548,6 +562,7 @@ mod tests {
             "1.23s",
             "210ms",
             "15/20",
+            "$0.000345",
         ] {
             assert!(line.contains(needle), "{needle} in {line}");
         }

@@ -159,6 +159,10 @@ pub fn check(args: ConfigArgs) -> Result<(), CliError> {
             crate::config::redact_url(pg.url.expose())
         );
     }
+    if !settings.prices.is_empty() {
+        let models: Vec<&str> = settings.prices.models().collect();
+        println!("prices: {}", models.join(", "));
+    }
     print_routes(&settings.routes);
     Ok(())
 }

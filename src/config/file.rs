@@ -39,6 +39,9 @@ pub struct FileConfig {
     pub runtime: RuntimeSection,
     /// A fleet's shared limits (README "Running a fleet").
     pub cluster: Option<ClusterSection>,
+    /// USD per million tokens, by model name or glob.
+    #[serde(default)]
+    pub prices: BTreeMap<String, crate::pricing::Price>,
 }
 
 #[derive(Debug, Deserialize)]

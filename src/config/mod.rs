@@ -194,6 +194,8 @@ pub struct Settings {
     /// `[runtime] busy_poll_us`; zero: off (see `server::busy_poll`).
     pub busy_poll: Duration,
     pub cluster: Option<ClusterSettings>,
+    /// `[prices]`: what each model's tokens cost (`cost_usd`).
+    pub prices: crate::pricing::Prices,
     /// The parsed file, for the parts later stages resolve themselves.
     pub file: std::sync::Arc<FileConfig>,
     /// The file's text, to locate keys in error messages.
@@ -396,6 +398,7 @@ impl Resolver<'_> {
             postgres: self.postgres(&file)?,
         };
         let cluster = self.cluster(&file)?;
+        let prices = self.prices(&file)?;
         let errors = match file.errors.format.as_deref() {
             None | Some("json") => ErrorFormat::Json,
             Some("text") => ErrorFormat::Text,
@@ -470,6 +473,7 @@ impl Resolver<'_> {
             limits,
             busy_poll,
             cluster,
+            prices,
             file: std::sync::Arc::new(file),
             file_text: std::sync::Arc::new(self.text.to_owned()),
             provider_hosts,
@@ -541,6 +545,18 @@ impl Resolver<'_> {
             retention_days: a.retention_days,
             tls,
         }))
+    }
+
+    fn prices(&self, file: &FileConfig) -> Result<crate::pricing::Prices, ConfigError> {
+        for (model, price) in &file.prices {
+            let key = format!("prices.{model:?}");
+            if model.is_empty() {
+                return Err(self.invalid(&key, "a model name or glob, e.g. \"claude-sonnet-*\""));
+            }
+            price.check().map_err(|why| self.invalid(&key, why))?;
+        }
+        let table = file.prices.iter().map(|(m, p)| (m.clone(), *p));
+        Ok(crate::pricing::Prices::new(table))
     }
 
     /// A CA bundle for a database connection: only with TLS, and it must
@@ -1356,6 +1372,37 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn prices_are_checked_and_found_by_model() {
+        let text = "[prices.\"claude-sonnet-*\"]\ninput = 3\noutput = 15.0\ncache_read = 0.3\n";
+        let s = load(text, &[], Flags::default()).unwrap();
+        let price = s.prices.of("claude-sonnet-4-5").copied();
+        assert_eq!(
+            price.map(|p| (p.input, p.cache_read)),
+            Some((3.0, Some(0.3)))
+        );
+        assert!(load("", &[], Flags::default()).unwrap().prices.is_empty());
+        for (text, says) in [
+            ("[prices.m]\ninput = -1\noutput = 1\n", "not negative"),
+            ("[prices.m]\ninput = 1\n", "output"),
+            ("[prices.m]\ninput = 1\noutput = 1\ncached = 1\n", "cached"),
+            (
+                "[prices.\"\"]\ninput = 1\noutput = 1\n",
+                "a model name or glob",
+            ),
+        ] {
+            let err = load(text, &[], Flags::default()).unwrap_err().to_string();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+        let err = load(
+            "[prices.m]\ninput = 1\noutput = -2\n",
+            &[],
+            Flags::default(),
+        );
+        let err = err.unwrap_err().to_string();
+        assert!(err.contains("`prices.\"m\"`"), "{err}");
     }
 
     #[test]

@@ -186,7 +186,7 @@ impl Ctx {
             self.record.kind = Kind::Rejected;
         }
         self.record.duration_ms = self.started.elapsed().as_millis() as u64;
-        self.app.auditor.record(*self.record);
+        self.app.file(*self.record);
         errors::response(self.app.settings.errors, protocol, status, message)
     }
 

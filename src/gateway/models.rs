@@ -27,7 +27,7 @@ pub fn list(mut ctx: Ctx, req: &Request<Incoming>) -> Response<Body> {
     };
     ctx.record.status = Some(200);
     ctx.record.duration_ms = ctx.started.elapsed().as_millis() as u64;
-    ctx.app.auditor.record(*ctx.record);
+    ctx.app.file(*ctx.record);
     let mut resp = Response::new(crate::body::full(body.to_string()));
     *resp.status_mut() = StatusCode::OK;
     resp.headers_mut()

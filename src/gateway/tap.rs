@@ -84,7 +84,7 @@ impl Finisher {
                 u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens,
             );
         }
-        self.app.auditor.record(*self.record);
+        self.app.file(*self.record);
     }
 }
 

@@ -40,7 +40,7 @@ pub async fn handle(
         record.method = Some("CONNECT".into());
         record.status = Some(400);
         record.error = Some("CONNECT needs host:port".into());
-        app.auditor.record(record);
+        app.file(record);
         return errors::text(StatusCode::BAD_REQUEST, "CONNECT needs host:port");
     };
     let client = req.extensions().get::<ClientName>().cloned();
@@ -103,7 +103,7 @@ pub async fn handle(
             record.status = Some(502);
             record.error = Some(message.clone());
             record.duration_ms = started.elapsed().as_millis() as u64;
-            app.auditor.record(record);
+            app.file(record);
             errors::text(StatusCode::BAD_GATEWAY, &message)
         }
     }
@@ -126,7 +126,7 @@ fn refuse(
     record.status = Some(status.as_u16());
     record.error = Some(message.clone());
     record.duration_ms = started.elapsed().as_millis() as u64;
-    app.auditor.record(record);
+    app.file(record);
     errors::text(status, &message)
 }
 

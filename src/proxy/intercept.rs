@@ -120,6 +120,6 @@ fn misdirected(app: &App, peer: SocketAddr, req: &Request<Incoming>, host: &str)
     record.client_name = req.extensions().get::<ClientName>().map(|c| c.0.clone());
     record.status = Some(421);
     record.error = Some(message.clone());
-    app.auditor.record(record);
+    app.file(record);
     crate::errors::text(StatusCode::MISDIRECTED_REQUEST, &message)
 }

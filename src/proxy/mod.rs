@@ -104,7 +104,7 @@ fn refuse(
         .map(|p| crate::audit::redact::redact(p.as_str(), &[]));
     record.status = Some(status.as_u16());
     record.error = Some(message.to_owned());
-    app.auditor.record(record);
+    app.file(record);
     let protocol = (req.method() == Method::POST)
         .then(|| Protocol::from_path(req.uri().path()))
         .flatten();

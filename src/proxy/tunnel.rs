@@ -69,7 +69,7 @@ pub async fn run(
         Err(e) => record.error = Some(format!("CONNECT upgrade failed: {e}")),
     }
     record.duration_ms = started.elapsed().as_millis() as u64;
-    app.auditor.record(record);
+    app.file(record);
 }
 
 async fn wait_past_deadline(app: &App) {

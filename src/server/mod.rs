@@ -233,7 +233,7 @@ pub fn refuse_smuggling(app: &App, peer: SocketAddr) -> hyper::Response<Body> {
     );
     record.status = Some(400);
     record.error = Some(message.to_owned());
-    app.auditor.record(record);
+    app.file(record);
     let mut resp = crate::errors::text(http::StatusCode::BAD_REQUEST, message);
     resp.headers_mut().insert(
         http::header::CONNECTION,

@@ -113,7 +113,7 @@ pub async fn handle(
                 record.status = Some(101);
                 record.error = Some(format!("client upgrade failed: {e}"));
                 record.duration_ms = started.elapsed().as_millis() as u64;
-                task_app.auditor.record(record);
+                task_app.file(record);
                 return;
             }
         };
@@ -210,7 +210,7 @@ fn reject(
         record.kind = Kind::Rejected;
     }
     record.duration_ms = started.elapsed().as_millis() as u64;
-    app.auditor.record(record);
+    app.file(record);
     // OpenAI-shaped: the only WebSocket API on the provider hosts is the
     // Responses one.
     let protocol = Some(Protocol::OpenAiResponses);
@@ -245,7 +245,7 @@ fn refused(
         .collect();
     record.response_body = capture.text(&all);
     record.duration_ms = started.elapsed().as_millis() as u64;
-    app.auditor.record(record);
+    app.file(record);
     Response::from_parts(parts, crate::body::full(body))
 }
 

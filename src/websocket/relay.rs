@@ -167,7 +167,7 @@ pub async fn run<C>(
         None => {}
     }
     finish(&app, &mut record, inbound, outbound, started, &secrets);
-    app.auditor.record(record);
+    app.file(record);
 }
 
 /// Copies messages from `from` to `to` until `from` closes or fails; the

@@ -631,6 +631,10 @@ async fn records_carry_their_cost_at_the_configured_prices() {
     assert!(rows[0].ends_with("COST"), "{}", logs.stdout);
     assert!(rows[1].ends_with("$0.0363"), "{}", logs.stdout);
     assert!(rows[3].ends_with(" -"), "{}", logs.stdout);
+    let (_, metrics, _) = curl(&[&format!("http://{}/_switchyard/metrics", sy.addr)]);
+    let counter =
+        "switchyard_cost_usd_total{provider=\"anthropic\",model=\"claude-sonnet-4-5\"} 0.0726";
+    assert!(metrics.contains(counter), "{metrics}");
     let check = run(sy.command().args(["check", "--config", "switchyard.toml"]));
     assert!(
         check

@@ -66,6 +66,12 @@ struct TokenLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabels {
+    provider: String,
+    model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DirectionLabels {
     direction: &'static str,
 }
@@ -125,6 +131,8 @@ pub struct Metrics {
     duration: Family<LatencyLabels, Histogram>,
     ttfb: Family<LatencyLabels, Histogram>,
     tokens: Family<TokenLabels, Counter>,
+    /// `cost_usd` of priced records ([`crate::pricing`]).
+    cost: Family<ModelLabels, Counter<f64, AtomicU64>>,
     inflight: Gauge,
     streams: Gauge,
     tunnels: Counter,
@@ -173,6 +181,7 @@ impl Metrics {
             duration: Family::new_with_constructor(histogram as fn() -> Histogram),
             ttfb: Family::new_with_constructor(histogram as fn() -> Histogram),
             tokens: Family::default(),
+            cost: Family::default(),
             inflight: Gauge::default(),
             streams: Gauge::default(),
             tunnels: Counter::default(),
@@ -219,6 +228,11 @@ impl Metrics {
             "tokens",
             "Tokens read from responses, by direction (input, output, cache_read, cache_write)",
             m.tokens.clone(),
+        );
+        registry.register(
+            "cost_usd",
+            "What calls cost at the configured [prices], in USD",
+            m.cost.clone(),
         );
         registry.register(
             "inflight_requests",
@@ -336,6 +350,13 @@ impl Metrics {
         series.duration.observe(record.duration_ms as f64 / 1000.0);
         if let Some(ttfb) = record.ttfb_ms {
             series.ttfb.observe(ttfb as f64 / 1000.0);
+        }
+        if let Some(cost) = record.cost_usd.filter(|c| *c > 0.0) {
+            let labels = ModelLabels {
+                provider: series.provider.clone(),
+                model: series.model.clone(),
+            };
+            self.cost.get_or_create(&labels).inc_by(cost);
         }
         let Some(usage) = &record.usage else { return };
         let counts = [
@@ -619,6 +640,8 @@ mod tests {
             output_tokens: 20,
             ..Usage::default()
         });
+        r.cost_usd = Some(0.25);
+        m.observe(&r);
         m.observe(&r);
         let mut t = Record::new(Kind::Tunnel, "127.0.0.1:1".into());
         t.status = Some(200);
@@ -637,11 +660,12 @@ mod tests {
             ..Scrape::default()
         });
         for needle in [
-            "switchyard_requests_total{kind=\"gateway\",protocol=\"anthropic_messages\",provider=\"anthropic\",status=\"200\"} 1",
-            "switchyard_tokens_total{direction=\"output\",provider=\"anthropic\",model=\"claude-x\"} 20",
-            "switchyard_tokens_total{direction=\"input\",provider=\"anthropic\",model=\"claude-x\"} 10",
-            "switchyard_request_duration_seconds_bucket{le=\"2.5\",kind=\"gateway\",provider=\"anthropic\"} 1",
-            "switchyard_ttfb_seconds_count{kind=\"gateway\",provider=\"anthropic\"} 1",
+            "switchyard_requests_total{kind=\"gateway\",protocol=\"anthropic_messages\",provider=\"anthropic\",status=\"200\"} 2",
+            "switchyard_tokens_total{direction=\"output\",provider=\"anthropic\",model=\"claude-x\"} 40",
+            "switchyard_tokens_total{direction=\"input\",provider=\"anthropic\",model=\"claude-x\"} 20",
+            "switchyard_cost_usd_total{provider=\"anthropic\",model=\"claude-x\"} 0.5",
+            "switchyard_request_duration_seconds_bucket{le=\"2.5\",kind=\"gateway\",provider=\"anthropic\"} 2",
+            "switchyard_ttfb_seconds_count{kind=\"gateway\",provider=\"anthropic\"} 2",
             "switchyard_tunnel_bytes_total{direction=\"down\"} 7",
             "switchyard_tunnels_total 1",
             "switchyard_config_reloads_total{result=\"failure\"} 1",
@@ -651,7 +675,7 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle}:\n{text}");
         }
-        assert_eq!(m.request_counts().c2xx, 2);
+        assert_eq!(m.request_counts().c2xx, 3);
     }
 
     /// More label combinations than `recent` holds, each seen again after

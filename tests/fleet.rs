@@ -372,7 +372,8 @@ async fn postgres_outage_is_spooled_and_backfilled_exactly_once_and_logs_read_it
     let mut pg = Postgres::start();
     let fake = FakeProvider::start().await;
     let config = format!(
-        "{}\n[audit]\npostgres_url = \"{}\"\nretention_days = 30\n",
+        "{}\n[audit]\npostgres_url = \"{}\"\nretention_days = 30\n\n\
+         [prices.\"claude-*\"]\ninput = 3.0\noutput = 15.0\n",
         provider("anthropic", &fake, 10_000),
         pg.url()
     );
@@ -504,6 +505,67 @@ async fn postgres_outage_is_spooled_and_backfilled_exactly_once_and_logs_read_it
         table.stdout
     );
     assert!(table.stdout.contains("claude-c"), "{}", table.stdout);
+    assert_eq!(logs(&["--json", "--since", "2999-01-01"]).stdout, "");
+    assert_eq!(
+        logs(&["--json", "--since", "1h"]).stdout.lines().count(),
+        60
+    );
+
+    // The server's sums (--summary from PostgreSQL) are exactly what the
+    // replica's own files add up to, for every dimension at once.
+    let every = "credential,model,provider,client,host,kind,day";
+    let summary = |args: &[&str]| -> Value {
+        let out = logs(&[&["--summary", "--json", "--by", every][..], args].concat());
+        assert!(out.status.success(), "{}", out.stderr);
+        serde_json::from_str(&out.stdout).expect("one JSON object")
+    };
+    let mut from_db = summary(&[]);
+    assert_eq!(from_db["source"], "postgres", "{from_db}");
+    assert_eq!(from_db["total"]["calls"], 60, "{from_db}");
+    assert_eq!(from_db["total"]["errors"], 1, "{from_db}");
+    assert!(
+        from_db["total"]["cost_usd"]
+            .as_f64()
+            .is_some_and(|c| c > 0.0),
+        "{from_db}"
+    );
+    let b = from_db["groups"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["model"] == "claude-b"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(b["calls"], 30, "{from_db}");
+    assert_eq!(b["credential"], "anthropic/team", "{from_db}");
+    let file_only = elsewhere.path().join("file-only.toml");
+    std::fs::write(
+        &file_only,
+        format!(
+            "[audit]\npath = {:?}\n",
+            sy.audit_path().display().to_string()
+        ),
+    )
+    .expect("config");
+    let mut cmd = std::process::Command::new(BIN);
+    scrubbed(&mut cmd, elsewhere.path());
+    cmd.current_dir(elsewhere.path())
+        .args(["logs", "--config"])
+        .arg(&file_only)
+        .args(["--summary", "--json", "--by", every]);
+    let out = run(&mut cmd);
+    let mut from_file: Value = serde_json::from_str(&out.stdout).expect("one JSON object");
+    assert_eq!(from_file["source"], "file");
+    from_db["source"] = Value::Null;
+    from_file["source"] = Value::Null;
+    assert_eq!(from_db, from_file);
+    let failed = summary(&["--status", "4xx"]);
+    assert_eq!(failed["total"]["calls"], 1, "{failed}");
+    let future = logs(&["--summary", "--since", "2999-01-01"]);
+    assert!(future.stdout.is_empty(), "{}", future.stdout);
+    assert!(
+        future.stderr.contains("no records since"),
+        "{}",
+        future.stderr
+    );
 }
 
 /// `sslmode=verify-full` with `postgres_ca` and a client certificate:

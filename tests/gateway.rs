@@ -631,6 +631,60 @@ async fn records_carry_their_cost_at_the_configured_prices() {
     assert!(rows[0].ends_with("COST"), "{}", logs.stdout);
     assert!(rows[1].ends_with("$0.0363"), "{}", logs.stdout);
     assert!(rows[3].ends_with(" -"), "{}", logs.stdout);
+    // The summary prices by the model the provider was asked for, and flags
+    // what it could not price.
+    let summary = run(sy.command().args([
+        "logs",
+        "--config",
+        "switchyard.toml",
+        "--summary",
+        "--by",
+        "model,credential",
+    ]));
+    let rows: Vec<Vec<&str>> = summary
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let want: [&[&str]; 4] = [
+        &[
+            "MODEL",
+            "CREDENTIAL",
+            "CALLS",
+            "ERRORS",
+            "TOKENS",
+            "IN",
+            "TOKENS",
+            "OUT",
+            "COST",
+        ],
+        &[
+            "claude-sonnet-4-5",
+            "anthropic/client",
+            "2",
+            "0",
+            "22200",
+            "4000",
+            "$0.0726",
+        ],
+        &[
+            "claude-haiku-4-5",
+            "anthropic/client",
+            "1",
+            "0",
+            "11100",
+            "2000",
+            "-*",
+        ],
+        &["TOTAL", "3", "0", "33300", "6000", "$0.0726*"],
+    ];
+    assert_eq!(rows[..4], want, "{}", summary.stdout);
+    let rows: Vec<&str> = summary.stdout.lines().collect();
+    assert!(
+        rows[4].starts_with("* 1 call(s) with tokens"),
+        "{}",
+        summary.stdout
+    );
     let (_, metrics, _) = curl(&[&format!("http://{}/_switchyard/metrics", sy.addr)]);
     let counter =
         "switchyard_cost_usd_total{provider=\"anthropic\",model=\"claude-sonnet-4-5\"} 0.0726";

@@ -402,6 +402,68 @@ async fn logs_filter_and_follow_across_rotation() {
         .command()
         .args(["logs", "--config", "switchyard.toml", "--status", "2yy"]));
     assert_eq!(bad.status.code(), Some(2));
+
+    // --since selects by time, in both modes, across the rotated files too.
+    assert_eq!(logs(&["--json", "--since", "1h"]).lines().count(), 12);
+    assert_eq!(logs(&["--json", "--since", "2999-01-01"]), "");
+    let summary: Value = serde_json::from_str(&logs(&["--summary", "--json", "--since", "1d"]))
+        .expect("one JSON object");
+    assert_eq!(summary["source"], "file");
+    assert_eq!(summary["by"], serde_json::json!(["credential", "model"]));
+    let total = &summary["total"];
+    assert_eq!(
+        (&total["calls"], &total["errors"]),
+        (&12.into(), &3.into()),
+        "{summary}"
+    );
+    assert_eq!(total["input_tokens"], 9 * 25, "{summary}");
+    assert_eq!(
+        summary["groups"].as_array().map(Vec::len),
+        Some(10),
+        "{summary}"
+    );
+    let by_kind = logs(&["--summary", "--by", "kind", "--status", "4xx"]);
+    let rows: Vec<&str> = by_kind.lines().collect();
+    assert_eq!(rows.len(), 2, "header + one kind:\n{by_kind}");
+    assert!(
+        rows[0].starts_with("KIND") && rows[0].ends_with("COST"),
+        "{by_kind}"
+    );
+    assert!(
+        rows[1].starts_with("rejected") && rows[1].contains(" 3 ") && rows[1].ends_with(" -"),
+        "{by_kind}"
+    );
+    let none = run(sy_.command().args([
+        "logs",
+        "--config",
+        "switchyard.toml",
+        "--summary",
+        "--since",
+        "2999-01-01",
+    ]));
+    assert!(
+        none.status.success() && none.stdout.is_empty(),
+        "{}",
+        none.stdout
+    );
+    assert!(
+        none.stderr
+            .contains("no records since 2999-01-01T00:00:00.000Z"),
+        "{}",
+        none.stderr
+    );
+    for bad in [
+        &["--since", "last week"][..],
+        &["--summary", "--by", "user"],
+        &["--by", "model"],
+        &["--summary", "--last", "3"],
+    ] {
+        let out = run(sy_
+            .command()
+            .args(["logs", "--config", "switchyard.toml"])
+            .args(bad));
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", out.stderr);
+    }
 }
 
 fn rotated_files(live: &Path) -> usize {

@@ -20,6 +20,7 @@ mod queue;
 pub mod record;
 pub mod redact;
 pub mod rotate;
+pub mod summary;
 pub mod usage;
 mod writer;
 

@@ -127,7 +127,19 @@ pub struct LogsArgs {
     /// Only records with this status: 2xx, 4xx, 5xx (any class) or a code like 429.
     #[arg(long, value_name = "STATUS")]
     pub status: Option<String>,
-    /// Print the raw audit lines instead of a table.
+    /// Only records from this time on: a span back from now (30m, 24h, 7d, 2w),
+    /// a UTC day (2026-12-01) or an RFC 3339 time.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Totals instead of records: calls, errors, tokens and cost per credential
+    /// and model (or what --by names).
+    #[arg(long, conflicts_with_all = ["follow", "last"])]
+    pub summary: bool,
+    /// What --summary groups by, comma-separated: credential, model, provider,
+    /// client, host, kind, day (default: credential,model).
+    #[arg(long, value_name = "KEYS", requires = "summary")]
+    pub by: Option<String>,
+    /// Print the raw audit lines (with --summary: one JSON object) instead of a table.
     #[arg(long)]
     pub json: bool,
 }

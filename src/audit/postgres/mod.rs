@@ -34,7 +34,10 @@ use super::rotate;
 use crate::config::{redact_url, PostgresSettings};
 use crate::metrics::Metrics;
 
+mod read;
 mod tls;
+
+pub use read::{query, summarize, Filter, Query};
 
 /// Records waiting for the database before the sink spools them instead.
 const QUEUE: usize = 16_384;
@@ -661,39 +664,6 @@ impl Task {
             Err(e) => tracing::warn!(error = %e, "audit retention in PostgreSQL failed"),
         }
     }
-}
-
-/// Which rows `switchyard logs` asks for.
-pub struct Query {
-    /// `(low, high)`: status in `low..high`.
-    pub status: Option<(i32, i32)>,
-    /// Only the newest N.
-    pub last: Option<usize>,
-    /// Only rows inserted after this one (`--follow`).
-    pub after_seq: Option<i64>,
-}
-
-/// Rows as `(seq, record JSON)`, in insertion order.
-pub async fn query(client: &Client, q: &Query) -> Result<Vec<(i64, String)>, String> {
-    let (low, high) = q.status.unwrap_or((i32::MIN, i32::MAX));
-    let filtered = q.status.is_some();
-    let after = q.after_seq.unwrap_or(0);
-    let limit = q.last.map(|n| n as i64).unwrap_or(i64::MAX);
-    let sql = "SELECT seq, record::text FROM audit_records
-        WHERE seq > $1 AND (NOT $2 OR (status >= $3 AND status < $4))
-        ORDER BY seq DESC LIMIT $5";
-    let rows = timed(
-        client.query(sql, &[&after, &filtered, &low, &high, &limit]),
-        STATEMENT_TIMEOUT,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let mut out: Vec<(i64, String)> = rows
-        .iter()
-        .filter_map(|r| Some((r.try_get(0).ok()?, r.try_get(1).ok()?)))
-        .collect();
-    out.reverse();
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! `switchyard logs`: the audit trail as a readable table (or the raw JSON
-//! lines), filtered by status, optionally followed like `tail -F`: it keeps
-//! reading across rotation (the writer renames the live file to `.1` and
-//! starts a new one; see [`crate::audit::rotate`]).
+//! lines), filtered by status and time ([`since`]), optionally followed like
+//! `tail -F`: it keeps reading across rotation (the writer renames the live
+//! file to `.1` and starts a new one; see [`crate::audit::rotate`]). With
+//! `--summary`, totals instead of records ([`summary`]).
 //!
 //! With `[audit] postgres_url` the records come from PostgreSQL instead —
 //! the whole fleet's trail, with the same filters; `--follow` polls. If the
@@ -17,8 +18,12 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{load_settings, CliError, LogsArgs};
+use crate::audit::postgres::Filter;
 use crate::audit::rotate;
 use crate::config::Flags;
+
+mod since;
+mod summary;
 
 const POLL: Duration = Duration::from_millis(200);
 
@@ -64,10 +69,64 @@ impl StatusFilter {
     }
 }
 
+/// Which records to show or count: `--status` and `--since`.
+#[derive(Debug, Clone, Default)]
+struct Select {
+    status: Option<StatusFilter>,
+    /// An audit timestamp (`2026-04-29T10:30:00.000Z`): every record's
+    /// `ts` has this form, so comparing the text compares the times.
+    since: Option<String>,
+}
+
+impl Select {
+    fn from_args(args: &LogsArgs) -> Result<Select, CliError> {
+        Ok(Select {
+            status: args
+                .status
+                .as_deref()
+                .map(StatusFilter::parse)
+                .transpose()?,
+            since: args.since.as_deref().map(since::parse).transpose()?,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.status.is_none() && self.since.is_none()
+    }
+
+    fn matches(&self, record: &Value) -> bool {
+        self.status.is_none_or(|f| f.matches(record))
+            && self
+                .since
+                .as_deref()
+                .is_none_or(|since| record["ts"].as_str().is_some_and(|ts| ts >= since))
+    }
+
+    /// The same selection as the database query's filter.
+    fn for_database(&self) -> Filter {
+        Filter {
+            status: self.status.map(StatusFilter::range),
+            since: self.since.clone(),
+        }
+    }
+
+    /// Whether `line` is selected; lines that do not parse are (they are
+    /// shown as they are, see [`Printer::line`]).
+    fn keeps_line(&self, line: &str) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        match serde_json::from_str::<Value>(line) {
+            Ok(record) => self.matches(&record),
+            Err(_) => true,
+        }
+    }
+}
+
 struct Printer {
     json: bool,
     color: bool,
-    filter: Option<StatusFilter>,
+    select: Select,
     header_done: bool,
 }
 
@@ -82,7 +141,7 @@ impl Printer {
             // Not ours to judge here (`audit verify` does); show it as is.
             return self.emit(&format!("(unparsable audit line) {raw}"));
         };
-        if self.filter.is_some_and(|f| !f.matches(&record)) {
+        if !self.select.matches(&record) {
             return true;
         }
         if self.json {
@@ -99,98 +158,55 @@ impl Printer {
     }
 
     fn emit(&mut self, text: &str) -> bool {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{text}").and_then(|_| out.flush()).is_ok()
+        emit(text)
     }
+}
+
+/// Writes a line to stdout; false when stdout is gone.
+fn emit(text: &str) -> bool {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}").and_then(|_| out.flush()).is_ok()
 }
 
 pub fn run(args: LogsArgs) -> Result<(), CliError> {
     let settings = load_settings(&args.config, Flags::default())?;
-    let filter = args
-        .status
-        .as_deref()
-        .map(StatusFilter::parse)
-        .transpose()?;
+    let select = Select::from_args(&args)?;
+    if args.summary {
+        return summary::run(&settings, &args, &select);
+    }
     let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
         && std::env::var_os("NO_COLOR").is_none();
     let mut printer = Printer {
         json: args.json,
         color,
-        filter,
+        select,
         header_done: false,
     };
     let last = args.last.or(args.follow.then_some(10));
     if let Some(pg) = &settings.audit.postgres {
         match from_postgres(pg, &args, last, &mut printer) {
             Ok(()) => return Ok(()),
-            Err(e) => eprintln!(
-                "switchyard: cannot read the audit trail from PostgreSQL ({}): {e}; showing this machine's audit file",
-                crate::config::redact_url(pg.url.expose())
-            ),
+            Err(e) => database_unreadable(pg, &e),
         }
     }
-    let path = settings.audit.path.as_path();
-    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
-        // Reading a FIFO would take records from the reader it feeds.
-        return Err(CliError::Runtime(format!(
-            "the audit path {} is not a regular file (a pipe?): read the records where it leads",
-            path.display()
-        )));
-    }
+    let path = audit_file(&settings)?;
 
-    // History: rotated files oldest first, then the live file, read through
-    // the handle that `--follow` keeps reading from, so nothing falls
-    // between the two.
     let mut keep: VecDeque<String> = VecDeque::new();
-    let mut push = |line: String, printer: &mut Printer| -> bool {
-        match last {
-            Some(n) => {
-                if printer.filter.is_some_and(|f| {
-                    serde_json::from_str::<Value>(&line).is_ok_and(|v| !f.matches(&v))
-                }) {
-                    return true;
-                }
-                if n == 0 {
-                    return true;
-                }
+    let history = history(path, |line| match last {
+        Some(n) => {
+            if n > 0 && printer.select.keeps_line(line) {
                 if keep.len() == n {
                     keep.pop_front();
                 }
-                keep.push_back(line);
-                true
+                keep.push_back(line.to_owned());
             }
-            None => printer.line(&line),
+            true
         }
+        None => printer.line(line),
+    })?;
+    let Some(History { live, done }) = history else {
+        return Ok(());
     };
-    // The live file is opened before the rotated ones are listed (see
-    // `rotated_unread`), and the rotated files read here are remembered by
-    // inode, so `--follow` never shows them again.
-    let held = match File::open(path) {
-        Ok(f) => Some(f),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(cannot_read(path, &e)),
-    };
-    let mut done: VecDeque<FileId> = VecDeque::new();
-    for (file, mut f, id) in rotated_unread(path, held.as_ref(), &done) {
-        let text = read_all(&mut f, &file)?;
-        for line in complete_lines(&text).lines() {
-            if !push(line.to_owned(), &mut printer) {
-                return Ok(());
-            }
-        }
-        remember(&mut done, id);
-    }
-    let mut live: Option<(File, u64)> = None;
-    if let Some(mut f) = held {
-        let text = read_all(&mut f, path)?;
-        let complete = complete_lines(&text);
-        for line in complete.lines() {
-            if !push(line.to_owned(), &mut printer) {
-                return Ok(());
-            }
-        }
-        live = Some((f, complete.len() as u64));
-    }
     for line in keep {
         if !printer.line(&line) {
             return Ok(());
@@ -203,6 +219,68 @@ pub fn run(args: LogsArgs) -> Result<(), CliError> {
         return Ok(());
     }
     follow(path, live, done, &mut printer)
+}
+
+/// Says why PostgreSQL could not be read, before the file is used instead.
+fn database_unreadable(pg: &crate::config::PostgresSettings, e: &str) {
+    eprintln!(
+        "switchyard: cannot read the audit trail from PostgreSQL ({}): {e}; showing this machine's audit file",
+        crate::config::redact_url(pg.url.expose())
+    );
+}
+
+/// The audit file, refused when it is not a regular file.
+fn audit_file(settings: &crate::config::Settings) -> Result<&Path, CliError> {
+    let path = settings.audit.path.as_path();
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        // Reading a FIFO would take records from the reader it feeds.
+        return Err(CliError::Runtime(format!(
+            "the audit path {} is not a regular file (a pipe?): read the records where it leads",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+/// Where reading the history left off, for `--follow` to go on from.
+struct History {
+    /// The live file and the length read from it.
+    live: Option<(File, u64)>,
+    /// The rotated files read.
+    done: VecDeque<FileId>,
+}
+
+/// Passes every complete line written so far to `each`: the rotated files
+/// oldest first, then the live file, read through the handle that
+/// `--follow` keeps reading from, so nothing falls between the two. None
+/// when `each` asked to stop.
+fn history(path: &Path, mut each: impl FnMut(&str) -> bool) -> Result<Option<History>, CliError> {
+    // The live file is opened before the rotated ones are listed (see
+    // `rotated_unread`), and the rotated files read here are remembered by
+    // inode, so `--follow` never shows them again.
+    let held = match File::open(path) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(cannot_read(path, &e)),
+    };
+    let mut done: VecDeque<FileId> = VecDeque::new();
+    for (file, mut f, id) in rotated_unread(path, held.as_ref(), &done) {
+        let text = read_all(&mut f, &file)?;
+        if !complete_lines(&text).lines().all(&mut each) {
+            return Ok(None);
+        }
+        remember(&mut done, id);
+    }
+    let mut live: Option<(File, u64)> = None;
+    if let Some(mut f) = held {
+        let text = read_all(&mut f, path)?;
+        let complete = complete_lines(&text);
+        if !complete.lines().all(&mut each) {
+            return Ok(None);
+        }
+        live = Some((f, complete.len() as u64));
+    }
+    Ok(Some(History { live, done }))
 }
 
 /// The records from PostgreSQL, oldest first; with `--follow`, polls for
@@ -221,9 +299,8 @@ fn from_postgres(
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let client = connect(pg.url.expose(), &Transport::new(pg)).await?;
-        let status = printer.filter.map(StatusFilter::range);
         let mut q = Query {
-            status,
+            filter: printer.select.for_database(),
             last,
             after_seq: None,
         };
@@ -522,11 +599,14 @@ fn row(r: &Value, color: bool) -> String {
 /// USD with the digits a cell can hold: cents from a dollar up, then four
 /// decimals, then six (a short call costs millionths).
 fn cost(v: &Value) -> String {
-    match v.as_f64() {
-        Some(c) if c >= 1.0 => format!("${c:.2}"),
-        Some(c) if c >= 0.01 => format!("${c:.4}"),
-        Some(c) => format!("${c:.6}"),
-        None => "-".into(),
+    v.as_f64().map_or_else(|| "-".into(), usd)
+}
+
+fn usd(c: f64) -> String {
+    match c {
+        c if c >= 1.0 => format!("${c:.2}"),
+        c if c >= 0.01 => format!("${c:.4}"),
+        c => format!("${c:.6}"),
     }
 }
 

@@ -1,9 +1,13 @@
 //! What a call cost (`[prices]`): USD per million tokens for each model,
-//! applied to a record's normalised usage to give its `cost_usd`.
+//! applied to a record's normalised usage to give its `cost_usd`. A
+//! provider may have its own table (`[providers.<name>.prices]`): the same
+//! model costs something else direct than through a reseller.
 //!
 //! No prices are built in. Providers change them, and a stale table would
 //! put confident wrong numbers in an audit trail; a model without a price
 //! gets `cost_usd: null`.
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use wildmatch::WildMatch;
@@ -41,16 +45,25 @@ impl Price {
     }
 }
 
-/// The configured prices, found by the model a provider was asked for.
+/// The configured prices, found by the provider that served a call and
+/// the model it was asked for.
 #[derive(Debug, Clone, Default)]
 pub struct Prices {
-    /// Sorted so that the first match is the most specific: exact names,
-    /// then globs, longest first.
+    /// `[prices]`: for every provider.
+    everywhere: Table,
+    /// `[providers.<name>.prices]`: for that provider, before `everywhere`.
+    by_provider: BTreeMap<String, Table>,
+}
+
+/// One price table, sorted so that the first match is the most specific:
+/// exact names, then globs, longest first.
+#[derive(Debug, Clone, Default)]
+struct Table {
     entries: Vec<(String, Option<WildMatch>, Price)>,
 }
 
-impl Prices {
-    pub fn new(table: impl IntoIterator<Item = (String, Price)>) -> Prices {
+impl Table {
+    fn new(table: impl IntoIterator<Item = (String, Price)>) -> Table {
         let mut entries: Vec<_> = table
             .into_iter()
             .map(|(pattern, price)| {
@@ -67,20 +80,11 @@ impl Prices {
                 &b.0,
             ))
         });
-        Prices { entries }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// The model names and globs priced, most specific first.
-    pub fn models(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|(name, _, _)| name.as_str())
+        Table { entries }
     }
 
     /// The price of `model`: its exact entry, else the longest matching glob.
-    pub fn of(&self, model: &str) -> Option<&Price> {
+    fn of(&self, model: &str) -> Option<&Price> {
         self.entries
             .iter()
             .find(|(name, glob, _)| match glob {
@@ -90,16 +94,68 @@ impl Prices {
             .map(|(_, _, price)| price)
     }
 
-    /// What the record's call cost in USD: its usage at the price of the
-    /// model the provider was asked for (`upstream_model` when a route
+    fn models(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(name, _, _)| name.as_str())
+    }
+}
+
+impl Prices {
+    /// `[prices]`, for every provider.
+    pub fn new(table: impl IntoIterator<Item = (String, Price)>) -> Prices {
+        Prices {
+            everywhere: Table::new(table),
+            by_provider: BTreeMap::new(),
+        }
+    }
+
+    /// Adds `provider`'s own table, which its calls are priced by first.
+    pub fn with_provider(
+        mut self,
+        provider: &str,
+        table: impl IntoIterator<Item = (String, Price)>,
+    ) -> Prices {
+        let table = Table::new(table);
+        if !table.entries.is_empty() {
+            self.by_provider.insert(provider.to_owned(), table);
+        }
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.everywhere.entries.is_empty() && self.by_provider.is_empty()
+    }
+
+    /// The model names and globs of `[prices]`, most specific first.
+    pub fn models(&self) -> impl Iterator<Item = &str> {
+        self.everywhere.models()
+    }
+
+    /// Each provider with its own table, and that table's models.
+    pub fn providers(&self) -> impl Iterator<Item = (&str, Vec<&str>)> {
+        self.by_provider
+            .iter()
+            .map(|(name, table)| (name.as_str(), table.models().collect()))
+    }
+
+    /// The price of `model` at `provider`: the provider's own table first
+    /// (exact name, else the longest matching glob), then `[prices]`.
+    pub fn of(&self, provider: Option<&str>, model: &str) -> Option<&Price> {
+        provider
+            .and_then(|p| self.by_provider.get(p))
+            .and_then(|table| table.of(model))
+            .or_else(|| self.everywhere.of(model))
+    }
+
+    /// What the record's call cost in USD: its usage at the provider's
+    /// price of the model it was asked for (`upstream_model` when a route
     /// rewrote it). None without usage or without a price.
     pub fn cost(&self, record: &Record) -> Option<f64> {
-        if self.entries.is_empty() {
+        if self.is_empty() {
             return None;
         }
         let usage = record.usage.as_ref()?;
         let model = record.upstream_model.as_ref().or(record.model.as_ref())?;
-        let price = self.of(model)?;
+        let price = self.of(record.provider.as_deref(), model)?;
         let per_token = |tokens: u64, per_million: f64| tokens as f64 * per_million;
         let micro = per_token(usage.input_tokens, price.input)
             + per_token(usage.output_tokens, price.output)
@@ -137,10 +193,40 @@ mod tests {
             ("claude-sonnet-*".to_owned(), price(3.0, 15.0)),
             ("claude-sonnet-4-5".to_owned(), price(4.0, 16.0)),
         ]);
-        assert_eq!(prices.of("claude-sonnet-4-5").map(|p| p.input), Some(4.0));
-        assert_eq!(prices.of("claude-sonnet-4-0").map(|p| p.input), Some(3.0));
-        assert_eq!(prices.of("claude-haiku").map(|p| p.input), Some(1.0));
-        assert!(prices.of("gpt-5").is_none());
+        let input = |model: &str| prices.of(None, model).map(|p| p.input);
+        assert_eq!(input("claude-sonnet-4-5"), Some(4.0));
+        assert_eq!(input("claude-sonnet-4-0"), Some(3.0));
+        assert_eq!(input("claude-haiku"), Some(1.0));
+        assert_eq!(input("gpt-5"), None);
+    }
+
+    #[test]
+    fn a_providers_own_table_comes_first_then_the_shared_one() {
+        let prices = Prices::new([
+            ("claude-*".to_owned(), price(1.0, 1.0)),
+            ("gpt-5".to_owned(), price(2.0, 2.0)),
+        ])
+        .with_provider("reseller", [("claude-*".to_owned(), price(7.0, 7.0))])
+        .with_provider("empty", []);
+        let input = |provider, model: &str| prices.of(provider, model).map(|p| p.input);
+        assert_eq!(input(Some("reseller"), "claude-x"), Some(7.0));
+        assert_eq!(input(Some("reseller"), "gpt-5"), Some(2.0), "falls back");
+        assert_eq!(input(Some("anthropic"), "claude-x"), Some(1.0));
+        assert_eq!(input(None, "claude-x"), Some(1.0));
+        let providers: Vec<_> = prices.providers().collect();
+        assert_eq!(providers, [("reseller", vec!["claude-*"])]);
+        let only_provider =
+            Prices::default().with_provider("p", [("m".to_owned(), price(1.0, 1.0))]);
+        assert!(!only_provider.is_empty());
+        let mut r = Record::new(Kind::Gateway, "127.0.0.1:1".into());
+        r.model = Some("m".into());
+        r.usage = Some(Usage {
+            input_tokens: 1_000_000,
+            ..Usage::default()
+        });
+        assert_eq!(only_provider.cost(&r), None, "another provider's price");
+        r.provider = Some("p".into());
+        assert_eq!(only_provider.cost(&r), Some(1.0));
     }
 
     #[test]

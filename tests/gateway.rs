@@ -698,3 +698,70 @@ async fn records_carry_their_cost_at_the_configured_prices() {
         check.stdout
     );
 }
+
+/// `[providers.<name>.prices]` prices that provider's calls before
+/// `[prices]` does: one model, two providers, two prices, and the summary
+/// tells them apart by credential.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_providers_own_prices_come_before_the_shared_ones() {
+    let fake = FakeProvider::start().await;
+    fake.set_default(Behavior::WithUsage(
+        Usage {
+            input: 1_000,
+            output: 2_000,
+            ..Usage::DEFAULT
+        },
+        Box::default(),
+    ));
+    let config = providers_config(
+        &fake,
+        &format!(
+            "[providers.reseller]\nkind = \"anthropic\"\nbase_url = \"{}\"\n\n\
+             [providers.reseller.prices.\"claude-sonnet-*\"]\ninput = 6.0\noutput = 30.0\n\n\
+             [prices.\"claude-sonnet-*\"]\ninput = 3.0\noutput = 15.0\n\n\
+             [[routes]]\nprotocol = \"anthropic_messages\"\nmodel = \"resold\"\nprovider = \"reseller\"\n\
+             upstream_model = \"claude-sonnet-4-5\"\n",
+            fake.base_url()
+        ),
+    );
+    let sy = Switchyard::start(&config);
+    for model in ["claude-sonnet-4-5", "resold"] {
+        let (status, _, answer) = gateway(sy.addr, "/v1/messages", &[], &messages(model)).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let lines = sy.wait_audit(2);
+    let costs: Vec<(&Value, &Value)> = lines
+        .iter()
+        .map(|l| (&l["provider"], &l["cost_usd"]))
+        .collect();
+    // 1k input × 3 + 2k output × 15 = 33,000 USD per million tokens; the
+    // reseller charges twice that.
+    assert_eq!(
+        costs,
+        [
+            (&json!("anthropic"), &json!(0.033)),
+            (&json!("reseller"), &json!(0.066))
+        ],
+        "{lines:?}"
+    );
+    let check = run(sy.command().args(["check", "--config", "switchyard.toml"]));
+    assert!(
+        check.stdout.contains("prices: claude-sonnet-*")
+            && check.stdout.contains("prices at reseller: claude-sonnet-*"),
+        "{}",
+        check.stdout
+    );
+    let summary = run(sy.command().args([
+        "logs",
+        "--config",
+        "switchyard.toml",
+        "--summary",
+        "--json",
+        "--by",
+        "provider",
+    ]));
+    let summary: Value = serde_json::from_str(&summary.stdout).expect("one JSON object");
+    assert_eq!(summary["groups"][0]["provider"], "reseller", "{summary}");
+    assert_eq!(summary["groups"][0]["cost_usd"], 0.066, "{summary}");
+    assert_eq!(summary["total"]["cost_usd"], 0.099, "{summary}");
+}

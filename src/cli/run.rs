@@ -159,9 +159,12 @@ pub fn check(args: ConfigArgs) -> Result<(), CliError> {
             crate::config::redact_url(pg.url.expose())
         );
     }
-    if !settings.prices.is_empty() {
-        let models: Vec<&str> = settings.prices.models().collect();
+    let models: Vec<&str> = settings.prices.models().collect();
+    if !models.is_empty() {
         println!("prices: {}", models.join(", "));
+    }
+    for (provider, models) in settings.prices.providers() {
+        println!("prices at {provider}: {}", models.join(", "));
     }
     print_routes(&settings.routes);
     Ok(())

@@ -112,6 +112,10 @@ pub struct ProviderEntry {
     pub circuit_cooldown_secs: Option<u64>,
     #[serde(default)]
     pub credentials: Vec<CredentialEntry>,
+    /// `[providers.<name>.prices."<model>"]`: this provider's prices, used
+    /// before `[prices]` for the calls it serves.
+    #[serde(default)]
+    pub prices: BTreeMap<String, crate::pricing::Price>,
 }
 
 #[derive(Debug, Default, Deserialize)]

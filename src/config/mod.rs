@@ -547,16 +547,30 @@ impl Resolver<'_> {
         }))
     }
 
+    /// `[prices]` and every `[providers.<name>.prices]`.
     fn prices(&self, file: &FileConfig) -> Result<crate::pricing::Prices, ConfigError> {
-        for (model, price) in &file.prices {
-            let key = format!("prices.{model:?}");
-            if model.is_empty() {
-                return Err(self.invalid(&key, "a model name or glob, e.g. \"claude-sonnet-*\""));
-            }
-            price.check().map_err(|why| self.invalid(&key, why))?;
+        let table =
+            |at: &str, prices: &std::collections::BTreeMap<String, crate::pricing::Price>| {
+                for (model, price) in prices {
+                    let key = format!("{at}.{model:?}");
+                    if model.is_empty() {
+                        return Err(
+                            self.invalid(&key, "a model name or glob, e.g. \"claude-sonnet-*\"")
+                        );
+                    }
+                    price.check().map_err(|why| self.invalid(&key, why))?;
+                }
+                Ok(prices
+                    .iter()
+                    .map(|(m, p)| (m.clone(), *p))
+                    .collect::<Vec<_>>())
+            };
+        let mut all = crate::pricing::Prices::new(table("prices", &file.prices)?);
+        for (name, provider) in &file.providers {
+            let own = table(&format!("providers.{name}.prices"), &provider.prices)?;
+            all = all.with_provider(name, own);
         }
-        let table = file.prices.iter().map(|(m, p)| (m.clone(), *p));
-        Ok(crate::pricing::Prices::new(table))
+        Ok(all)
     }
 
     /// A CA bundle for a database connection: only with TLS, and it must
@@ -1378,7 +1392,7 @@ mod tests {
     fn prices_are_checked_and_found_by_model() {
         let text = "[prices.\"claude-sonnet-*\"]\ninput = 3\noutput = 15.0\ncache_read = 0.3\n";
         let s = load(text, &[], Flags::default()).unwrap();
-        let price = s.prices.of("claude-sonnet-4-5").copied();
+        let price = s.prices.of(None, "claude-sonnet-4-5").copied();
         assert_eq!(
             price.map(|p| (p.input, p.cache_read)),
             Some((3.0, Some(0.3)))
@@ -1403,6 +1417,23 @@ mod tests {
         );
         let err = err.unwrap_err().to_string();
         assert!(err.contains("`prices.\"m\"`"), "{err}");
+    }
+
+    #[test]
+    fn a_provider_may_price_models_its_own_way() {
+        let provider =
+            "[providers.reseller]\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:9\"\n";
+        let text = format!(
+            "[prices.\"claude-*\"]\ninput = 3\noutput = 15\n\n{provider}\
+             [providers.reseller.prices.\"claude-*\"]\ninput = 6\noutput = 30\n"
+        );
+        let s = load(&text, &[], Flags::default()).unwrap();
+        let input = |provider, model| s.prices.of(provider, model).map(|p| p.input);
+        assert_eq!(input(Some("reseller"), "claude-x"), Some(6.0));
+        assert_eq!(input(Some("anthropic"), "claude-x"), Some(3.0));
+        let bad = format!("{provider}[providers.reseller.prices.m]\ninput = 1\noutput = -1\n");
+        let err = load(&bad, &[], Flags::default()).unwrap_err().to_string();
+        assert!(err.contains("`providers.reseller.prices.\"m\"`"), "{err}");
     }
 
     #[test]

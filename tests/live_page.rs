@@ -1,7 +1,7 @@
 //! The live traffic page in a real browser: headless Chromium, driven
 //! through chromedriver (tests/py/live_page.py), sees a request made
-//! through switchyard appear as a row, filters it, opens its bodies, and
-//! leaves a screenshot under target/.
+//! through switchyard appear as a row with its cost, filters it, opens its
+//! bodies, and leaves a screenshot under target/.
 
 mod common;
 
@@ -12,7 +12,10 @@ async fn a_request_appears_live_in_headless_chromium() {
     let chromium = peers::require("chromium");
     let chromedriver = peers::require("chromedriver");
     let fake = FakeProvider::start().await;
-    let sy = Switchyard::start(&providers_config(&fake, ""));
+    let sy = Switchyard::start(&providers_config(
+        &fake,
+        "[prices.\"claude-live-*\"]\ninput = 3.0\noutput = 15.0\n",
+    ));
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("live-page.png");
     let _ = std::fs::remove_file(&shot);
     let profile = tempfile::tempdir().unwrap();
@@ -47,4 +50,8 @@ async fn a_request_appears_live_in_headless_chromium() {
     // not audited; the audit has exactly the one API call.
     let lines = sy.wait_audit(1);
     assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0]["cost_usd"].as_f64().is_some_and(|c| c > 0.0),
+        "{lines:#?}"
+    );
 }

@@ -95,8 +95,15 @@ try:
     print("ROW", rows[0].replace("\t", " | "))
     assert "200" in rows[0] and "anthropic" in rows[0], rows[0]
 
+    # The call's cost (the test prices this model) in its row and in the
+    # per-model card, formatted as `switchyard logs` does.
+    cost = js("return records.find(r => r.model === arguments[0]).cost_usd", MODEL)
+    assert isinstance(cost, (int, float)) and 0 < cost < 0.01, cost
+    shown = "$%.6f" % cost
+    assert rows[0].split("\t")[-1] == shown, (rows[0], shown)
+
     tokens = js("return document.querySelector('#tokens tbody').innerText")
-    assert MODEL in tokens, tokens
+    assert MODEL in tokens and shown in tokens, (tokens, shown)
 
     # Filters: 4xx hides it, 2xx shows it.
     js("const s = document.getElementById('f-status'); s.value = '4'; s.dispatchEvent(new Event('input'));")

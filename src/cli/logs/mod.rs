@@ -283,6 +283,23 @@ fn history(path: &Path, mut each: impl FnMut(&str) -> bool) -> Result<Option<His
     Ok(Some(History { live, done }))
 }
 
+/// Runs `work` with a connection to the audit database, on a runtime of its
+/// own: the CLI verbs have none.
+fn with_database<T>(
+    pg: &crate::config::PostgresSettings,
+    work: impl AsyncFnOnce(&tokio_postgres::Client) -> Result<T, String>,
+) -> Result<T, String> {
+    use crate::audit::postgres::{connect, Transport};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let client = connect(pg.url.expose(), &Transport::new(pg)).await?;
+        work(&client).await
+    })
+}
+
 /// The records from PostgreSQL, oldest first; with `--follow`, polls for
 /// rows inserted since (in insertion order, so backfilled rows show too).
 /// Err only when nothing was printed yet (the caller falls back to the file).
@@ -292,13 +309,8 @@ fn from_postgres(
     last: Option<usize>,
     printer: &mut Printer,
 ) -> Result<(), String> {
-    use crate::audit::postgres::{connect, query, Query, Transport};
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    runtime.block_on(async {
-        let client = connect(pg.url.expose(), &Transport::new(pg)).await?;
+    use crate::audit::postgres::{query, Query};
+    with_database(pg, async |client| {
         let mut q = Query {
             filter: printer.select.for_database(),
             last,
@@ -306,7 +318,7 @@ fn from_postgres(
         };
         let mut first = true;
         loop {
-            let rows = match query(&client, &q).await {
+            let rows = match query(client, &q).await {
                 Ok(rows) => rows,
                 Err(e) if first => return Err(e),
                 Err(e) => {

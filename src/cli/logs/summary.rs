@@ -4,7 +4,9 @@
 
 use serde_json::Value;
 
-use super::{audit_file, database_unreadable, emit, history, usd, CliError, LogsArgs, Select};
+use super::{
+    audit_file, database_unreadable, emit, history, usd, with_database, CliError, LogsArgs, Select,
+};
 use crate::audit::summary::{Dim, Summary, Totals};
 use crate::config::{PostgresSettings, Settings};
 
@@ -53,14 +55,9 @@ pub fn run(settings: &Settings, args: &LogsArgs, select: &Select) -> Result<(), 
 }
 
 fn from_postgres(pg: &PostgresSettings, by: &[Dim], select: &Select) -> Result<Summary, String> {
-    use crate::audit::postgres::{connect, summarize, Transport};
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    runtime.block_on(async {
-        let client = connect(pg.url.expose(), &Transport::new(pg)).await?;
-        summarize(&client, by, &select.for_database()).await
+    let filter = select.for_database();
+    with_database(pg, async |client| {
+        crate::audit::postgres::summarize(client, by, &filter).await
     })
 }
 

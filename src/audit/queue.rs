@@ -142,10 +142,6 @@ impl Receiver {
         Some(self.taken(record))
     }
 
-    pub(super) fn is_empty(&self) -> bool {
-        self.rx.is_empty()
-    }
-
     /// Refuses new records; those already queued can still be taken.
     pub(super) fn close(&mut self) {
         self.rx.close();

@@ -14,7 +14,8 @@
 # --no-install (use what is there), --peers LIST, --no-switchyard (peers
 # only, to debug a peer), --pgo (build switchyard with PGO and measure its
 # intercept path as one more row, sy_intercept_pgo), --rounds N (head-to-head
-# rounds, below), --out DIR (default target/bench). Writes DIR/results.md and
+# rounds, below), --no-free (no unpinned latency runs, below), --out DIR
+# (default target/bench). Writes DIR/results.md and
 # DIR/results.json; prints the table.
 #
 # Head to head: after the peers, switchyard (default and audit without
@@ -28,7 +29,11 @@
 # Pinning (default): the proxy under test runs alone on CPU 1; the load
 # client and the upstream share CPU 0. On a 2-core machine that is the only
 # honest split: every figure is "what one core of proxy does" (in the
-# head-to-head rounds the other proxies sit idle on that CPU). Other
+# head-to-head rounds the other proxies sit idle on that CPU). The c=1
+# latency runs are then repeated with nothing pinned for direct, the TCP
+# relay, switchyard and nginx ("Nothing pinned" in the report; --no-free
+# skips them): pinned, every request wakes the proxy's CPU and the client's
+# in turn, which costs more on a VM than any proxy's own work. Other
 # processes on the machine are not ours to stop: the report records the
 # load average, the busiest processes, and per run the share of CPU they
 # took while we measured.
@@ -47,6 +52,7 @@ PEERS="nginx,mitmdump,litellm"
 SWITCHYARD=1
 PGO=0
 ROUNDS=""
+FREE=1
 OUT="$ROOT/target/bench"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -58,6 +64,7 @@ while [ $# -gt 0 ]; do
         --no-switchyard) SWITCHYARD=0 ;;
         --pgo) PGO=1 ;;
         --rounds) ROUNDS="$2"; shift ;;
+        --no-free) FREE=0 ;;
         --out) OUT="$2"; shift ;;
         -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown flag $1" >&2; exit 2 ;;
@@ -159,9 +166,10 @@ group_pids() { # the service's pid and its descendants, as --pid flags
     for p in $all; do printf -- '--pid %s ' "$p"; done
 }
 
-lg() { # lg ARGS...: run the load client on the client's CPU, append its result
+CLIENT_CPU=0
+lg() { # lg ARGS...: run the load client on the client's CPU(s), append its result
     local line
-    if line="$(pin 0 "$BIN/loadgen" "$@")"; then
+    if line="$(pin "$CLIENT_CPU" "$BIN/loadgen" "$@")"; then
         echo "$line" >> "$RUNS"
         log "  $(echo "$line" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["label"], r["scenario"], {k: (round(v,3) if isinstance(v,float) else v) for k,v in r.items() if k in ("rps","errors","opened","rss_mb","rss_open_mb")}, (r.get("new_tls_ready") or {}).get("p50_ms",""), (r.get("latency") or {}).get("p50_ms",""), r.get("first_error") or "")')"
     else
@@ -263,12 +271,12 @@ stop "$HYPER_PID"
 # ---------------------------------------------------------------- switchyard
 AUDIT_LINES=0
 if [ "$SWITCHYARD" = 1 ]; then
-start_switchyard() { # start_switchyard NAME BINARY [BUSY_POLL_US] [AUDIT_KEYS]: sets SY_PID, SY_ADDR, SY_CA
-    local name="$1" binary="$2" busy="${3:-}" audit="${4:-}" state="$WORK/$1-state"
+start_switchyard() { # start_switchyard NAME BINARY [BUSY_POLL_US] [AUDIT_KEYS] [CPUS]: sets SY_PID, SY_ADDR, SY_CA
+    local name="$1" binary="$2" busy="${3:-}" audit="${4:-}" cpus="${5:-1}" state="$WORK/$1-state"
     mkdir -p "$state"
     scripts/bench-config.sh "$UP_ADDR" "$WORK/$name-audit.jsonl" "$audit" > "$WORK/$name.toml"
     if [ -n "$busy" ]; then printf '\n[runtime]\nbusy_poll_us = %s\n' "$busy" >> "$WORK/$name.toml"; fi
-    SWITCHYARD_STATE_DIR="$state" start "$name" 1 "$binary" run --config "$WORK/$name.toml"
+    SWITCHYARD_STATE_DIR="$state" start "$name" "$cpus" "$binary" run --config "$WORK/$name.toml"
     SY_PID=$LAST_PID
     SY_ADDR="$(wait_line "$WORK/$name.out" "listening on" 30 | sed 's|.*http://||')"
     SY_CA="$state/ca/ca.pem"
@@ -368,10 +376,10 @@ http {
 }
 EOF
 }
-start_nginx() { # sets NG_PID, NG_PORT and NG_PIDS (its processes, as --pid flags)
+start_nginx() { # start_nginx [CPUS]: sets NG_PID, NG_PORT and NG_PIDS (its processes, as --pid flags)
     NG_PORT="$(free_port)"
     nginx_files "$NG_PORT"
-    start nginx 1 nginx -c "$NG/nginx.conf" -e "$NG/error.log"
+    start nginx "${1:-1}" nginx -c "$NG/nginx.conf" -e "$NG/error.log"
     NG_PID=$LAST_PID
     wait_port "$NG_PORT" 10
     sleep 0.5
@@ -465,6 +473,50 @@ EOF
     stop "$LL_PID"
 fi
 
+# ---------------------------------------------------------------- nothing pinned
+# The c=1 latency targets once more with nothing pinned: proxy, client and
+# upstream share every CPU, as on a workstation. Pinned, each request
+# crosses to the proxy's CPU and back twice, and waking that CPU is most of
+# what any proxy adds here (the tcp_relay row); unpinned, the scheduler can
+# run the proxy where its client just ran. switchyard starts unpinned too,
+# so it runs one worker per CPU as users get it. Both verdicts are
+# reported. Skipped with --no-pin, where the main rows are unpinned already.
+if [ "$PIN" = 1 ] && [ "$(nproc --all)" -ge 2 ] && [ "$FREE" = 1 ]; then
+    ALL_CPUS="0-$(($(nproc --all) - 1))"
+    log "nothing pinned: c=1 latency and first events on CPUs $ALL_CPUS"
+    taskset -a -p -c "$ALL_CPUS" "$UP_PID" > /dev/null
+    CLIENT_CPU="$ALL_CPUS"
+    measure_free() { # measure_free LABEL PIDFLAGS TARGET-ARGS...
+        local label="$1" pids="$2"; shift 2
+        # shellcheck disable=SC2086
+        lg load --label "$label" --scenario json_c1_free -c 1 -d "$DURATION" --warmup "$WARMUP" $pids --aux-pid "$UP_PID" "$@"
+        # shellcheck disable=SC2086
+        lg load --label "$label" --scenario sse_free -c 1 -d "$DURATION" --warmup "$WARMUP" --stream --sse-gap-ms "$SSE_GAP_MS" $pids --aux-pid "$UP_PID" "$@"
+    }
+    measure_free direct "" --addr "$UP_ADDR"
+    start relay-free "$ALL_CPUS" "$BIN/bench-relay" --to "$UP_ADDR"
+    RELAY_PID=$LAST_PID
+    RELAY_ADDR="$(wait_line "$WORK/relay-free.out" "listening on" 10 | sed 's|.*tcp://||')"
+    measure_free tcp_relay "--pid $RELAY_PID" --addr "$RELAY_ADDR"
+    stop "$RELAY_PID"
+    if [ "$SWITCHYARD" = 1 ]; then
+        start_switchyard switchyard-free "$BIN/switchyard" "" "" "$ALL_CPUS"
+        sleep 1
+        measure_free sy_intercept "--pid $SY_PID" --addr "$SY_ADDR" --via connect --host api.bench.test --ca "$SY_CA"
+        # shellcheck disable=SC2086
+        lg load --label sy_convert --scenario json_c1_free -c 1 -d "$DURATION" --warmup "$WARMUP" \
+            --pid "$SY_PID" --aux-pid "$UP_PID" --addr "$SY_ADDR" --api messages
+        stop_switchyard switchyard-free
+    fi
+    if has_peer nginx && command -v nginx >/dev/null; then
+        start_nginx "$ALL_CPUS"
+        measure_free nginx_tls "$NG_PIDS" --addr "127.0.0.1:$NG_PORT" --via tls --host localhost --ca "$NG/ca.pem"
+        stop "$NG_PID"
+    fi
+    CLIENT_CPU=0
+    taskset -a -p -c 0 "$UP_PID" > /dev/null
+fi
+
 # ---------------------------------------------------------------- head to head
 # The paths the nginx target is about, running side by side on the proxy's
 # CPU (idle but for the one measured), measured in turn for $ROUNDS rounds.
@@ -519,7 +571,7 @@ stop "$UP_PID"
 # ---------------------------------------------------------------- report
 CONTENTION="$CONTENTION
 $(snapshot end)
-pinning: $([ "$PIN" = 1 ] && echo "proxy under test on CPU 1; load client and upstream on CPU 0" || echo "none")
+pinning: $([ "$PIN" = 1 ] && echo "proxy under test on CPU 1; load client and upstream on CPU 0$([ "$FREE" = 1 ] && echo "; the *_free runs: nothing pinned")" || echo "none")
 measured seconds per run: $DURATION (warm-up $WARMUP); SSE: $SSE_EVENTS deltas $SSE_GAP_MS ms apart
 switchyard audit lines written: $AUDIT_LINES (audit on, default settings)
 head to head: $ROUNDS rounds of $ROUND_SECS s (warm-up 0.5 s) per path

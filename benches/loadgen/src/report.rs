@@ -4,7 +4,8 @@
 //!
 //! Paths are table rows (`--label`), measurements are scenarios:
 //! `json_c1`, `json_c16`, `agent_c16`, `sse`, `sse_warm`, `newhost`, `hold`, `rss_idle`,
-//! `rss_after`. A missing run prints `–`, never a made-up number.
+//! `rss_after`, and `json_c1_free`, `sse_free` (the c=1 latency runs again
+//! with nothing pinned). A missing run prints `–`, never a made-up number.
 
 use std::fmt::Write as _;
 
@@ -277,6 +278,7 @@ fn targets(r: &Runs) -> Vec<Target> {
             );
         }
     }
+    unpinned_targets(r, &mut add);
     // The same with CPUs kept awake: streams back to back, no gaps. The
     // difference between the two rows is the cost of waking idle CPUs.
     let warm = r.added("sy_intercept", "sse_warm", "/ttfe/p50_ms");
@@ -353,6 +355,85 @@ fn targets(r: &Runs) -> Vec<Target> {
     out
 }
 
+/// The c=1 latency targets measured with nothing pinned (proxy, client and
+/// upstream share the CPUs, as on a workstation), when that phase ran.
+const UNPINNED: &[(&str, &str, &str, &str, f64)] = &[
+    (
+        "… intercept added latency p50 (c=1) ≤ 0.1 ms, nothing pinned",
+        "sy_intercept",
+        "json_c1_free",
+        "/latency/p50_ms",
+        0.1,
+    ),
+    (
+        "… intercept added latency p99 (c=1) ≤ 0.5 ms, nothing pinned",
+        "sy_intercept",
+        "json_c1_free",
+        "/latency/p99_ms",
+        0.5,
+    ),
+    (
+        "… SSE first-event overhead p50 (intercept) ≤ 0.2 ms, nothing pinned",
+        "sy_intercept",
+        "sse_free",
+        "/ttfe/p50_ms",
+        0.2,
+    ),
+    (
+        "… conversion added latency p50 (c=1) ≤ 0.3 ms, nothing pinned",
+        "sy_convert",
+        "json_c1_free",
+        "/latency/p50_ms",
+        0.3,
+    ),
+];
+
+fn unpinned_targets(r: &Runs, add: &mut impl FnMut(&'static str, String, Option<bool>)) {
+    for &(name, label, scenario, pointer, limit) in UNPINNED {
+        if r.run(label, scenario).is_none() {
+            continue;
+        }
+        let added = r.added(label, scenario, pointer);
+        add(
+            name,
+            with_floor(r, added, scenario, pointer),
+            added.map(|x| x <= limit),
+        );
+    }
+}
+
+/// The c=1 runs again with nothing pinned: what a proxy adds when it can
+/// run on the CPU its client just used, instead of waking another.
+fn unpinned_table(s: &mut String, r: &Runs, present: &[&(&str, &str)]) {
+    let rows: Vec<&str> = present
+        .iter()
+        .map(|(l, _)| *l)
+        .filter(|l| r.run(l, "json_c1_free").is_some() || r.run(l, "sse_free").is_some())
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n### Nothing pinned: latency at c=1\n");
+    let _ = writeln!(
+        s,
+        "| path | req/s c=1 | p50 ms | p99 ms | added p50 ms | added p99 ms | first event p50 ms | added first event p50 ms |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for l in rows {
+        let _ = writeln!(
+            s,
+            "| {l} | {} | {} | {} | {} | {} | {} | {} |",
+            f(r.num(l, "json_c1_free", "/rps"), 0),
+            f(r.num(l, "json_c1_free", "/latency/p50_ms"), 3),
+            f(r.num(l, "json_c1_free", "/latency/p99_ms"), 3),
+            f(r.added(l, "json_c1_free", "/latency/p50_ms"), 3),
+            f(r.added(l, "json_c1_free", "/latency/p99_ms"), 3),
+            f(r.num(l, "sse_free", "/ttfe/p50_ms"), 3),
+            f(r.added(l, "sse_free", "/ttfe/p50_ms"), 3),
+        );
+    }
+}
+
 /// The markdown report. `meta` is free-form context (machine, contention,
 /// settings) from the bench script.
 pub fn markdown(r: &Runs, meta: &Value) -> String {
@@ -418,6 +499,7 @@ pub fn markdown(r: &Runs, meta: &Value) -> String {
             f(r.added(l, "sse_warm", "/ttfe/p50_ms"), 3),
         );
     }
+    unpinned_table(&mut s, r, &present);
     let _ = writeln!(s, "\n### switchyard against every peer\n");
     let _ = writeln!(
         s,
@@ -640,6 +722,52 @@ not json
         );
         let without = markdown(&Runs::parse(""), &json!({}));
         assert!(!without.contains("busy polling"), "{without}");
+    }
+
+    #[test]
+    fn unpinned_latency_gets_its_table_and_its_own_verdicts() {
+        let r = Runs::parse(
+            r#"{"label":"direct","scenario":"json_c1","rps":50000,"latency":{"p50_ms":0.01,"p99_ms":0.05}}
+{"label":"sy_intercept","scenario":"json_c1","rps":4000,"latency":{"p50_ms":0.2,"p99_ms":0.4}}
+{"label":"direct","scenario":"json_c1_free","rps":9000,"latency":{"p50_ms":0.08,"p99_ms":0.2}}
+{"label":"tcp_relay","scenario":"json_c1_free","rps":8000,"latency":{"p50_ms":0.1,"p99_ms":0.25}}
+{"label":"sy_intercept","scenario":"json_c1_free","rps":6000,"latency":{"p50_ms":0.15,"p99_ms":0.9}}
+{"label":"direct","scenario":"sse_free","ttfe":{"p50_ms":0.1}}
+{"label":"sy_intercept","scenario":"sse_free","ttfe":{"p50_ms":0.25}}"#,
+        );
+        let md = markdown(&r, &json!({}));
+        assert!(
+            md.contains("| intercept added latency p50 (c=1) ≤ 0.1 ms | 0.190 ms | FAIL |"),
+            "the pinned verdict stays: {md}"
+        );
+        assert!(
+            md.contains("| … intercept added latency p50 (c=1) ≤ 0.1 ms, nothing pinned | 0.070 ms (TCP relay: 0.020 ms) | PASS |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| … intercept added latency p99 (c=1) ≤ 0.5 ms, nothing pinned | 0.700 ms (TCP relay: 0.050 ms) | FAIL |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| … SSE first-event overhead p50 (intercept) ≤ 0.2 ms, nothing pinned | 0.150 ms | PASS |"),
+            "{md}"
+        );
+        assert!(
+            !md.contains("conversion added latency p50 (c=1) ≤ 0.3 ms, nothing pinned"),
+            "{md}"
+        );
+        assert!(md.contains("### Nothing pinned: latency at c=1"), "{md}");
+        assert!(
+            md.contains("| sy_intercept | 6000 | 0.150 | 0.900 | 0.070 | 0.700 | 0.250 | 0.150 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| tcp_relay | 8000 | 0.100 | 0.250 | 0.020 | 0.050 | – | – |"),
+            "{md}"
+        );
+        let without = markdown(&Runs::parse(""), &json!({}));
+        assert!(!without.contains("nothing pinned"), "{without}");
+        assert!(!without.contains("Nothing pinned"), "{without}");
     }
 
     #[test]

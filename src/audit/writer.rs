@@ -35,7 +35,7 @@ const BATCH_BYTES: usize = 256 * 1024;
 /// wake a blocking thread (and on a small machine an idle CPU) under it.
 /// Waiting took ~0.1 ms off the first SSE event of streams 5 ms apart
 /// (unpinned, 2 CPUs). A graceful stop writes everything queued.
-const PACE: Duration = Duration::from_millis(10);
+pub(super) const PACE: Duration = Duration::from_millis(10);
 
 /// Lines ready for the file, each ending in `\n`.
 #[derive(Default)]

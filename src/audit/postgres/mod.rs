@@ -31,6 +31,7 @@ use tokio_postgres::{Client, NoTls, Socket};
 use super::queue::{self, Receiver};
 use super::record::Record;
 use super::rotate;
+use super::writer::PACE;
 use crate::config::{redact_url, PostgresSettings};
 use crate::metrics::Metrics;
 
@@ -486,6 +487,27 @@ struct Task {
     client: Option<Client>,
 }
 
+/// The batch that `first` starts: what is queued [`PACE`] later, or at once
+/// when [`BATCH`] records are. As with the file, the insert then does not
+/// land under the next request of the client whose request just ended, and
+/// a steady trickle shares one round trip per 10 ms instead of one per row.
+async fn batch(first: Arc<Record>, rx: &mut Receiver) -> Vec<Arc<Record>> {
+    let mut batch = vec![first];
+    take_queued(&mut batch, rx);
+    if batch.len() < BATCH {
+        tokio::time::sleep(PACE).await;
+        take_queued(&mut batch, rx);
+    }
+    batch
+}
+
+fn take_queued(batch: &mut Vec<Arc<Record>>, rx: &mut Receiver) {
+    while batch.len() < BATCH {
+        let Some(r) = rx.try_recv() else { break };
+        batch.push(r);
+    }
+}
+
 impl Task {
     async fn run(mut self, mut rx: Receiver, mut stop: queue::StopRequest) {
         let mut retry = tokio::time::interval(RETRY_EVERY);
@@ -510,14 +532,7 @@ impl Task {
                 }
                 first = rx.recv() => {
                     let Some(first) = first else { return };
-                    let mut batch = vec![first];
-                    while batch.len() < BATCH {
-                        match rx.try_recv() {
-                            Some(r) => batch.push(r),
-                            None => break,
-                        }
-                    }
-                    self.deliver(batch).await;
+                    self.deliver(batch(first, &mut rx).await).await;
                 }
                 _ = retry.tick() => {
                     if self.client.is_none() || self.shared.pending().is_some() {
@@ -670,6 +685,43 @@ impl Task {
 mod tests {
     use super::*;
     use crate::audit::record::Kind;
+
+    fn record() -> Arc<Record> {
+        Arc::new(Record::new(Kind::Gateway, "127.0.0.1:9".into()))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_takes_what_comes_within_a_pace_unless_it_is_full() {
+        let (tx, mut rx) = queue::bounded(2 * BATCH, usize::MAX);
+        let tx = Arc::new(tx);
+        tx.offer(record()).unwrap();
+        let later = tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(PACE / 2).await;
+            later.offer(record()).unwrap();
+        });
+        let first = rx.recv().await.unwrap();
+        let started = tokio::time::Instant::now();
+        assert_eq!(batch(first, &mut rx).await.len(), 2, "one insert for both");
+        assert_eq!(started.elapsed(), PACE);
+
+        for _ in 0..BATCH + 1 {
+            tx.offer(record()).unwrap();
+        }
+        let first = rx.recv().await.unwrap();
+        let started = tokio::time::Instant::now();
+        assert_eq!(batch(first, &mut rx).await.len(), BATCH);
+        assert_eq!(
+            started.elapsed(),
+            Duration::ZERO,
+            "a full batch goes at once"
+        );
+        assert_eq!(
+            rx.try_recv().map(|_| ()),
+            Some(()),
+            "the rest waits its turn"
+        );
+    }
 
     #[test]
     fn rows_come_from_the_record_json() {
